@@ -1,0 +1,246 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// issuedToken is one access_token the sandbox handed out.
+type issuedToken struct {
+	expires time.Time
+	retired bool // invalidated early: force_refresh, a later legacy call, or RetireTokens
+}
+
+// tokenState holds both token families; WeChat keeps them independent.
+type tokenState struct {
+	issued map[string]*issuedToken
+	// stable is the current stable_token, previous the one it replaced in a
+	// roll (still valid until its own expiry).
+	stable, previous string
+	// legacy is the current /cgi-bin/token token.
+	legacy string
+
+	stableMinute, stableDay, legacyDay, forceDay window
+	lastForce                                    time.Time
+}
+
+// window counts calls in a fixed period (a clock minute, a Beijing-time day).
+type window struct {
+	start time.Time
+	n     int
+}
+
+// chinaTime is UTC+8, where WeChat's daily quotas reset at midnight.
+var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// take counts one call in the period containing now and reports whether it
+// stays within limit.
+func (w *window) take(now time.Time, day bool, limit int) bool {
+	start := now.Truncate(time.Minute)
+	if day {
+		y, m, d := now.In(chinaTime).Date()
+		start = time.Date(y, m, d, 0, 0, 0, 0, chinaTime)
+	}
+	if !w.start.Equal(start) {
+		*w = window{start: start}
+	}
+	w.n++
+	return w.n <= limit
+}
+
+// mintLocked issues a new token of full lifetime; s.mu must be held.
+func (s *Sandbox) mintLocked(now time.Time) string {
+	v := "sb_" + randomString(96) // 131 characters of [A-Za-z0-9_-], like WeChat's
+	s.tokens.issued[v] = &issuedToken{expires: now.Add(s.cfg.TokenLifetime)}
+	// Forget tokens long dead so that a long run does not grow without bound;
+	// a forgotten token answers 40001 like any unknown one.
+	if len(s.tokens.issued) > 4096 {
+		for k, t := range s.tokens.issued {
+			if now.Sub(t.expires) > time.Hour {
+				delete(s.tokens.issued, k)
+			}
+		}
+	}
+	return v
+}
+
+// tokenReply is WeChat's success answer for both token endpoints (no errcode).
+type tokenReply struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+func (s *Sandbox) tokenReplyLocked(v string, now time.Time) reply {
+	left := s.tokens.issued[v].expires.Sub(now)
+	return success(tokenReply{v, int64(math.Ceil(left.Seconds()))})
+}
+
+// stableToken is POST /cgi-bin/stable_token.
+func (s *Sandbox) stableToken(r *http.Request) reply {
+	var req struct {
+		GrantType    string `json:"grant_type"`
+		AppID        string `json:"appid"`
+		Secret       string `json:"secret"`
+		ForceRefresh bool   `json:"force_refresh"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return failCode(47001)
+	}
+	if req.GrantType != "client_credential" {
+		return fail(40002, "invalid grant_type")
+	}
+	if req.AppID != s.cfg.AppID {
+		return failCode(40013)
+	}
+	if req.Secret != s.cfg.AppSecret {
+		return failCode(40125)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rep, bad := s.accountChecksLocked(r, EndpointStableToken); bad {
+		return rep
+	}
+	now, t, q := s.now(), &s.tokens, s.cfg.Quotas
+	if !t.stableMinute.take(now, false, q.StableTokenPerMinute) {
+		return failCode(45011)
+	}
+	if !t.stableDay.take(now, true, q.StableTokenPerDay) {
+		return failCode(45009)
+	}
+	if req.ForceRefresh {
+		if !t.lastForce.IsZero() && now.Sub(t.lastForce) < q.ForceRefreshInterval {
+			return failCode(45011)
+		}
+		if !t.forceDay.take(now, true, q.ForceRefreshPerDay) {
+			return failCode(45009)
+		}
+		t.lastForce = now
+		// force_refresh invalidates the old token at once, without overlap.
+		s.retireLocked(t.stable)
+		s.retireLocked(t.previous)
+		t.stable, t.previous = s.mintLocked(now), ""
+		return s.tokenReplyLocked(t.stable, now)
+	}
+	cur := t.issued[t.stable]
+	switch {
+	case cur == nil || cur.retired || !now.Before(cur.expires):
+		t.stable, t.previous = s.mintLocked(now), ""
+	case !now.Before(cur.expires.Add(-s.cfg.TokenOverlap)):
+		// Within the last TokenOverlap of its life the token rolls: a new one
+		// is issued and the old keeps working until it expires.
+		t.previous, t.stable = t.stable, s.mintLocked(now)
+	}
+	return s.tokenReplyLocked(t.stable, now)
+}
+
+// legacyToken is GET /cgi-bin/token: every call issues a new token and
+// leaves the previous one only TokenOverlap to live — the behaviour that
+// makes services with several instances knock each other's tokens out.
+func (s *Sandbox) legacyToken(r *http.Request) reply {
+	q := r.URL.Query()
+	if q.Get("grant_type") != "client_credential" {
+		return fail(40002, "invalid grant_type")
+	}
+	if q.Get("appid") != s.cfg.AppID {
+		return failCode(40013)
+	}
+	if q.Get("secret") != s.cfg.AppSecret {
+		return fail(40001, "invalid credential, appsecret is wrong")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rep, bad := s.accountChecksLocked(r, EndpointToken); bad {
+		return rep
+	}
+	now, t := s.now(), &s.tokens
+	if !t.legacyDay.take(now, true, s.cfg.Quotas.LegacyTokenPerDay) {
+		return failCode(45009)
+	}
+	if old := t.issued[t.legacy]; old != nil && old.expires.After(now.Add(s.cfg.TokenOverlap)) {
+		old.expires = now.Add(s.cfg.TokenOverlap)
+	}
+	t.legacy = s.mintLocked(now)
+	return s.tokenReplyLocked(t.legacy, now)
+}
+
+// accountChecksLocked answers the account-level refusals: a frozen secret,
+// a caller outside the IP whitelist, an API not granted.
+func (s *Sandbox) accountChecksLocked(r *http.Request, endpoint string) (reply, bool) {
+	f := &s.faults
+	if f.SecretFrozen {
+		return failCode(40243), true
+	}
+	if len(f.IPWhitelist) > 0 {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if !slices.Contains(f.IPWhitelist, host) {
+			return fail(40164, "invalid ip "+host+", not in whitelist"), true
+		}
+	}
+	if s.unauthorizedLocked(endpoint) {
+		return failCode(48001), true
+	}
+	return reply{}, false
+}
+
+func (s *Sandbox) unauthorizedLocked(endpoint string) bool {
+	return slices.Contains(s.faults.Unauthorized, endpoint)
+}
+
+func (s *Sandbox) retireLocked(v string) {
+	if t := s.tokens.issued[v]; t != nil {
+		t.retired = true
+	}
+}
+
+// RetireTokens invalidates every current token now, as a leak response in
+// the admin console would: sends with them answer 40001 and the next token
+// call issues a new one. It returns how many were retired.
+func (s *Sandbox) RetireTokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, now := 0, s.now()
+	for _, t := range s.tokens.issued {
+		if !t.retired && now.Before(t.expires) {
+			t.retired = true
+			n++
+		}
+	}
+	return n
+}
+
+// checkTokenLocked says why a send's access_token is refused, if it is.
+func (s *Sandbox) checkTokenLocked(v string) (reply, bool) {
+	switch {
+	case v == "":
+		return failCode(41001), true
+	case !tokenShaped(v):
+		return failCode(40014), true
+	}
+	t := s.tokens.issued[v]
+	switch {
+	case t == nil || t.retired:
+		return failCode(40001), true
+	case !s.now().Before(t.expires):
+		return failCode(42001), true
+	}
+	return reply{}, false
+}
+
+// tokenShaped reports whether v looks like an access_token at all; WeChat
+// answers 40014 for one that does not and 40001 for a well-formed unknown one.
+func tokenShaped(v string) bool {
+	if len(v) < 32 || len(v) > 512 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
