@@ -123,7 +123,10 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 			_, m.ToUser = e.sb.Login("", "", false)
 			return tok
 		}), code: 43101, class: wechat.NoGrant, reason: "no_grant"},
-		{name: "send unknown openid", call: send(func(_ *env, tok string, m *wechat.Message) string { m.ToUser = "oNotAUserOfThisApp000000000"; return tok }), code: 40003, class: wechat.Permanent, reason: "invalid_openid"},
+		{name: "send unknown openid", call: send(func(_ *env, tok string, m *wechat.Message) string {
+			m.ToUser = "oNotAUserOfThisApp000000000"
+			return tok
+		}), code: 40003, class: wechat.Permanent, reason: "invalid_openid"},
 		{name: "send empty openid", call: send(func(_ *env, tok string, m *wechat.Message) string { m.ToUser = ""; return tok }), code: 40003, class: wechat.Permanent, reason: "invalid_openid"},
 		{name: "send unknown template", call: send(func(_ *env, tok string, m *wechat.Message) string { m.TemplateID = "nope"; return tok }), code: 40037, class: wechat.Permanent, reason: "invalid_template"},
 		{name: "send invalid value", call: send(func(_ *env, tok string, m *wechat.Message) string {
