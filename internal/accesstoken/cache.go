@@ -76,8 +76,10 @@ type localEntry struct {
 
 type keys struct{ token, lock, err string }
 
-// Key is the Redis key holding appid's access_token.
-func Key(appID string) string { return "wxnotify:" + appID + ":access_token" }
+// Key is the Redis key holding appid's access_token. Its lock and remembered
+// refusal sit beside it under the same hash tag, so the script that reads
+// all three also runs on Redis Cluster.
+func Key(appID string) string { return "wxnotify:{" + appID + ":access_token}" }
 
 // New returns a Cache reading and writing through rdb and fetching with fetch.
 func New(rdb redis.UniversalClient, fetch Fetcher, cfg Config) (*Cache, error) {
@@ -155,26 +157,47 @@ func (c *Cache) rememberErr(err error, ttl time.Duration) {
 	c.mu.Unlock()
 }
 
+// readOrLock, in one atomic step, returns the cached token with its
+// remaining TTL, or a remembered refusal, or takes the fetch lock for
+// ARGV[1]; otherwise someone else holds the lock. Atomic, so that no process
+// can miss a token stored a moment ago and then fetch again under a lock
+// just released.
+var readOrLock = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if v then
+	return {"hit", v, redis.call("PTTL", KEYS[1])}
+end
+local refusal = redis.call("GET", KEYS[3])
+if refusal then
+	return {"refused", refusal, 0}
+end
+if redis.call("SET", KEYS[2], ARGV[1], "NX", "PX", ARGV[2]) then
+	return {"locked", "", 0}
+end
+return {"wait", "", 0}`)
+
 // load finds the token in Redis or takes the lock and fetches it.
 func (c *Cache) load(ctx context.Context) (string, error) {
 	owner := newOwner()
 	for {
-		v, pttl, cachedErr, err := c.read(ctx)
+		res, err := readOrLock.Run(ctx, c.rdb, []string{c.keys.token, c.keys.lock, c.keys.err},
+			owner, c.cfg.LockTTL.Milliseconds()).Slice()
 		if err != nil {
-			return c.fetchAlone(ctx, err)
+			return c.fetchAlone(ctx, fmt.Errorf("read cached access_token: %w", err))
 		}
-		if v != "" {
-			c.remember(v, localTTL(pttl, c.cfg.LocalTTL))
-			return v, nil
-		}
-		if cachedErr != nil {
-			return "", cachedErr
-		}
-		got, err := c.rdb.SetNX(ctx, c.keys.lock, owner, c.cfg.LockTTL).Result()
-		if err != nil {
-			return c.fetchAlone(ctx, err)
-		}
-		if got {
+		state, _ := res[0].(string)
+		value, _ := res[1].(string)
+		pttl, _ := res[2].(int64)
+		switch state {
+		case "hit":
+			c.remember(value, localTTL(time.Duration(pttl)*time.Millisecond, c.cfg.LocalTTL))
+			return value, nil
+		case "refused":
+			if err := decodeRefusal([]byte(value)); err != nil {
+				return "", err
+			}
+			// An unreadable refusal is ignored; the next look fetches.
+		case "locked":
 			return c.fetchAndStore(ctx, owner)
 		}
 		// Another process is fetching: look again shortly.
@@ -186,27 +209,6 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("access_token: waiting for another process's fetch: %w", ctx.Err())
 		}
 	}
-}
-
-// read returns the cached token with its remaining TTL, and a remembered
-// WeChat refusal, in one round trip.
-func (c *Cache) read(ctx context.Context) (string, time.Duration, error, error) {
-	var get, errGet *redis.StringCmd
-	var pttl *redis.DurationCmd
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, c.keys.token)
-		pttl = p.PTTL(ctx, c.keys.token)
-		errGet = p.Get(ctx, c.keys.err)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", 0, nil, fmt.Errorf("read cached access_token: %w", err)
-	}
-	var cached error
-	if b, err := errGet.Bytes(); err == nil {
-		cached = decodeRefusal(b)
-	}
-	return get.Val(), pttl.Val(), cached, nil
 }
 
 // localTTL is how long to keep a token read from Redis with remaining pttl.
