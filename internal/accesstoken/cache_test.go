@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -14,39 +13,35 @@ import (
 	"wxnotify/internal/accesstoken"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/wechat"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-const appID = "wx0123456789abcdef"
+const appID = sandboxtest.AppID
 
 type bundle struct {
-	sb  *sandbox.Sandbox
-	srv *httptest.Server
-	db  redistest.DB
+	sb *sandboxtest.Server
+	db redistest.DB
 }
 
+// setup starts a sandbox on the wall clock (the cache's TTLs live in Redis)
+// and lends a database.
 func setup(t *testing.T, mod func(*sandbox.Config)) *bundle {
 	t.Helper()
-	cfg := sandbox.Config{AppID: appID, AppSecret: "secret", Templates: sandbox.DefaultTemplates(), Logger: slog.New(slog.DiscardHandler)}
+	mods := []func(*sandbox.Config){sandboxtest.RealTime}
 	if mod != nil {
-		mod(&cfg)
+		mods = append(mods, mod)
 	}
-	sb, err := sandbox.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	return &bundle{sb: sb, srv: srv, db: redistest.Lend(t)}
+	return &bundle{sb: sandboxtest.Start(t, mods...), db: redistest.Lend(t)}
 }
 
 // process is what one replica of the service has: its own Redis client,
 // its own WeChat client and its own token cache.
 func (b *bundle) process(t *testing.T, rdb redis.UniversalClient, cfg accesstoken.Config) *accesstoken.Cache {
 	t.Helper()
-	wc, err := wechat.New(wechat.Config{AppID: appID, AppSecret: "secret", BaseURL: b.srv.URL, Timeout: time.Second})
+	wc, err := wechat.New(wechat.Config{AppID: appID, AppSecret: sandboxtest.AppSecret, BaseURL: b.sb.URL, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

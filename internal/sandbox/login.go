@@ -38,7 +38,7 @@ func (s *Sandbox) userLocked(openid string) *user {
 // code is refused with 40226 (high-risk user).
 func (s *Sandbox) Login(openid, unionid string, blocked bool) (code, openID string) {
 	if openid == "" {
-		openid = "o" + randomString(21) // 28 characters, like WeChat's openids
+		openid = "o" + randomString(20) // 28 characters, like WeChat's openids
 	}
 	code = randomString(24) // 32 characters, like wx.login's codes
 	s.mu.Lock()

@@ -12,7 +12,10 @@ import (
 // issuedToken is one access_token the sandbox handed out.
 type issuedToken struct {
 	expires time.Time
-	retired bool // invalidated early: force_refresh, a later legacy call, or RetireTokens
+	retired bool // invalidated early: force_refresh or RetireTokens
+	// supersededAt is when a later legacy call's overlap ends; from then on
+	// the token is "not latest" (40001), not merely expired.
+	supersededAt time.Time
 }
 
 // tokenState holds both token families; WeChat keeps them independent.
@@ -160,8 +163,8 @@ func (s *Sandbox) legacyToken(r *http.Request) reply {
 	if !t.legacyDay.take(now, true, s.cfg.Quotas.LegacyTokenPerDay) {
 		return failCode(45009)
 	}
-	if old := t.issued[t.legacy]; old != nil && old.expires.After(now.Add(s.cfg.TokenOverlap)) {
-		old.expires = now.Add(s.cfg.TokenOverlap)
+	if old := t.issued[t.legacy]; old != nil {
+		old.supersededAt = now.Add(s.cfg.TokenOverlap)
 	}
 	t.legacy = s.mintLocked(now)
 	return s.tokenReplyLocked(t.legacy, now)
@@ -220,11 +223,13 @@ func (s *Sandbox) checkTokenLocked(v string) (reply, bool) {
 	case !tokenShaped(v):
 		return failCode(40014), true
 	}
-	t := s.tokens.issued[v]
+	t, now := s.tokens.issued[v], s.now()
 	switch {
 	case t == nil || t.retired:
 		return failCode(40001), true
-	case !s.now().Before(t.expires):
+	case !t.supersededAt.IsZero() && !now.Before(t.supersededAt) && now.Before(t.expires):
+		return failCode(40001), true
+	case !now.Before(t.expires):
 		return failCode(42001), true
 	}
 	return reply{}, false

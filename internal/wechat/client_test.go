@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,18 +13,18 @@ import (
 	"time"
 
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/wechat"
 )
 
 const (
-	appID  = "wx0123456789abcdef"
-	secret = "s3cr3t-app-secret-never-logged"
+	appID  = sandboxtest.AppID
+	secret = sandboxtest.AppSecret
 )
 
 // env is a sandbox on a real HTTP server and a client pointed at it.
 type env struct {
-	sb     *sandbox.Sandbox
-	srv    *httptest.Server
+	sb     *sandboxtest.Server
 	clock  *sandbox.ManualClock
 	client *wechat.Client
 	tmpl   sandbox.Template // the one-time order template
@@ -33,28 +32,15 @@ type env struct {
 
 func setup(t *testing.T, mods ...func(*sandbox.Config)) *env {
 	t.Helper()
-	clock := sandbox.NewManualClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
-	cfg := sandbox.Config{
-		AppID: appID, AppSecret: secret, Templates: sandbox.DefaultTemplates(),
-		Now: clock.Now, Logger: slog.New(slog.DiscardHandler),
-	}
-	for _, m := range mods {
-		m(&cfg)
-	}
-	sb, err := sandbox.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	e := &env{sb: sb, srv: srv, clock: clock, tmpl: cfg.Templates[0]}
+	sb := sandboxtest.Start(t, mods...)
+	e := &env{sb: sb, clock: sb.Clock, tmpl: sb.Config.Templates[0]}
 	e.client = e.newClient(t, nil)
 	return e
 }
 
 func (e *env) newClient(t *testing.T, mod func(*wechat.Config)) *wechat.Client {
 	t.Helper()
-	cfg := wechat.Config{AppID: appID, AppSecret: secret, BaseURL: e.srv.URL, Timeout: 2 * time.Second}
+	cfg := wechat.Config{AppID: appID, AppSecret: secret, BaseURL: e.sb.URL, Timeout: 2 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
