@@ -52,12 +52,14 @@ type Config struct {
 // installHint is what a developer or CI needs to read when redis-server is missing.
 const installHint = "redis-server not found on PATH: install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; macOS: `brew install redis`) or set REDIS_SERVER to its path; .ci/run installs it automatically"
 
-// binary finds the redis-server executable.
-func binary() (string, error) {
-	if p := os.Getenv("REDIS_SERVER"); p != "" {
+// binary finds the redis-server executable: $REDIS_SERVER, else on PATH.
+func binary() (string, error) { return findBinary(os.Getenv, exec.LookPath) }
+
+func findBinary(getenv func(string) string, lookPath func(string) (string, error)) (string, error) {
+	if p := getenv("REDIS_SERVER"); p != "" {
 		return p, nil
 	}
-	p, err := exec.LookPath("redis-server")
+	p, err := lookPath("redis-server")
 	if err != nil {
 		return "", errors.New(installHint)
 	}
