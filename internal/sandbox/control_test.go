@@ -41,7 +41,7 @@ func TestControlEndpointsPlayTheUser(t *testing.T) {
 		Messages  []sandbox.Message
 	}
 	_ = json.Unmarshal([]byte(inbox.raw), &got)
-	if got.Delivered != 1 || len(got.Messages) != 1 || got.Messages[0].Data["thing2"] != "牛肉面 x2" {
+	if got.Delivered != 1 || len(got.Messages) != 1 || got.Messages[0].Data["thing1"] != "牛肉面 x2" {
 		t.Fatalf("inbox: %s", inbox.raw)
 	}
 	if other := f.do(t, "GET", "/sandbox/messages?openid=o-someone-else", nil); !strings.Contains(other.raw, `"messages":[]`) {

@@ -90,8 +90,8 @@ func (f *fixture) orderBody(openid string) map[string]any {
 	return map[string]any{
 		"touser": openid, "template_id": f.order.ID, "page": "pages/order/detail?id=7",
 		"data": map[string]any{
-			"character_string1": v("TX20261124001"), "thing2": v("牛肉面 x2"),
-			"time3": v("2026年11月24日 15:01"), "thing4": v("3号楼前台"), "phrase5": v("已送达"),
+			"thing1": v("牛肉面 x2"), "character_string2": v("TX20261124001"),
+			"time3": v("2026年11月24日 15:01"), "thing4": v("3号楼前台"), "thing5": v("凭取件码取件"),
 		},
 	}
 }

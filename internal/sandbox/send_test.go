@@ -35,7 +35,7 @@ func TestSendConsumesOneGrantPerSuccess(t *testing.T) {
 		t.Fatalf("grants left %d; want 0", n)
 	}
 	msgs := f.sb.Messages(openid, f.order.ID)
-	if len(msgs) != 2 || msgs[0].Data["phrase5"] != "已送达" || msgs[0].Lang != "zh_CN" || msgs[0].MiniprogramState != "formal" {
+	if len(msgs) != 2 || msgs[0].Data["thing5"] != "凭取件码取件" || msgs[0].Lang != "zh_CN" || msgs[0].MiniprogramState != "formal" {
 		t.Fatalf("delivered %+v; want 2 messages as sent, with WeChat's defaults", msgs)
 	}
 }
@@ -108,10 +108,10 @@ func TestSendRefusals(t *testing.T) {
 		errmsg string
 	}{
 		{"thing over 20 characters", edit(func(b map[string]any) {
-			data(b)["thing2"] = map[string]string{"value": strings.Repeat("面", 21)}
-		}), 47003, "argument invalid! data.thing2.value invalid"},
+			data(b)["thing1"] = map[string]string{"value": strings.Repeat("面", 21)}
+		}), 47003, "argument invalid! data.thing1.value invalid"},
 		{"ISO time", edit(func(b map[string]any) { data(b)["time3"] = map[string]string{"value": "2026-11-24 15:01"} }), 47003, "data.time3.value invalid"},
-		{"missing keyword", edit(func(b map[string]any) { delete(data(b), "phrase5") }), 47003, "data.phrase5.value is empty"},
+		{"missing keyword", edit(func(b map[string]any) { delete(data(b), "thing5") }), 47003, "data.thing5.value is empty"},
 		{"empty value", edit(func(b map[string]any) { data(b)["thing4"] = map[string]string{"value": ""} }), 47003, "data.thing4.value is empty"},
 		{"bad miniprogram_state", edit(func(b map[string]any) { b["miniprogram_state"] = "beta" }), 47003, "miniprogram_state invalid"},
 		{"bad lang", edit(func(b map[string]any) { b["lang"] = "fr_FR" }), 47003, "lang invalid"},

@@ -130,9 +130,9 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 		{name: "send empty openid", call: send(func(_ *env, tok string, m *wechat.Message) string { m.ToUser = ""; return tok }), code: 40003, class: wechat.Permanent, reason: "invalid_openid"},
 		{name: "send unknown template", call: send(func(_ *env, tok string, m *wechat.Message) string { m.TemplateID = "nope"; return tok }), code: 40037, class: wechat.Permanent, reason: "invalid_template"},
 		{name: "send invalid value", call: send(func(_ *env, tok string, m *wechat.Message) string {
-			m.Data["thing2"] = wechat.Value{Value: strings.Repeat("面", 21)}
+			m.Data["thing1"] = wechat.Value{Value: strings.Repeat("面", 21)}
 			return tok
-		}), code: 47003, class: wechat.Permanent, reason: "invalid_data", errmsgIn: "argument invalid! data.thing2.value invalid"},
+		}), code: 47003, class: wechat.Permanent, reason: "invalid_data", errmsgIn: "argument invalid! data.thing1.value invalid"},
 		{name: "send missing keyword", call: send(func(_ *env, tok string, m *wechat.Message) string { delete(m.Data, "time3"); return tok }), code: 47003, class: wechat.Permanent, reason: "invalid_data", errmsgIn: "data.time3.value"},
 		{name: "send page not released", call: send(func(_ *env, tok string, m *wechat.Message) string { m.Page = "pages/nowhere?id=1"; return tok }), code: 41030, class: wechat.Permanent, reason: "invalid_page"},
 		{name: "send wrong appid", cfg: script(sandbox.EndpointSend, 40013), call: send(nil), code: 40013, class: wechat.Permanent, reason: "invalid_appid"},

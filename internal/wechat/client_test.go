@@ -75,11 +75,11 @@ func (e *env) orderMessage(openid string) wechat.Message {
 	return wechat.Message{
 		ToUser: openid, TemplateID: e.tmpl.ID, Page: "pages/order/detail?id=42",
 		Data: wechat.Values(map[string]string{
-			"character_string1": "TX20261124001",
-			"thing2":            "牛肉面 x2",
+			"thing1":            "牛肉面 x2",
+			"character_string2": "TX20261124001",
 			"time3":             "2026年11月24日 15:01",
 			"thing4":            "3号楼前台",
-			"phrase5":           "已送达",
+			"thing5":            "凭取件码取件",
 		}),
 	}
 }
@@ -135,7 +135,7 @@ func TestLoginSendAndDeliveredMessage(t *testing.T) {
 	if n, _ := strconv.ParseUint(msgid, 10, 64); n <= 1<<53 {
 		t.Fatalf("msgid %s is within float64 precision; the test would not catch a lossy decode", msgid)
 	}
-	if got[0].Data["thing2"] != "牛肉面 x2" || got[0].Page != msg.Page || got[0].Lang != "zh_CN" || got[0].MiniprogramState != "formal" {
+	if got[0].Data["thing1"] != "牛肉面 x2" || got[0].Page != msg.Page || got[0].Lang != "zh_CN" || got[0].MiniprogramState != "formal" {
 		t.Fatalf("delivered %+v; want the message as sent with WeChat's defaults", got[0])
 	}
 	// The one-time grant is spent: the same send now answers 43101.
