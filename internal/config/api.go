@@ -1,0 +1,174 @@
+package config
+
+import (
+	"errors"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+)
+
+// API is the HTTP service's configuration.
+type API struct {
+	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:":8080"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	Redis           Redis
+	WeChat          WeChat
+	Logging         Logging
+
+	// APIKeys are the order service's bearer keys, comma-separated (several
+	// allow rotation without downtime).
+	APIKeys []Secret `env:"API_KEYS,required" envSeparator:","`
+
+	// UserJWT, when a key is set, makes login require the business's own JWT.
+	UserJWT UserJWT
+
+	SessionTTL time.Duration `env:"SESSION_TTL" envDefault:"720h"`
+	// TemplatesFile is the template registry; the built-in one (the sandbox's
+	// template ids) when empty, which only makes sense off production WeChat.
+	TemplatesFile string `env:"TEMPLATES_FILE"`
+
+	// Retention is how long a notification (and so its dedupe_key) is kept
+	// after it completes; a repeat within it is answered as a duplicate.
+	Retention time.Duration `env:"NOTIFICATION_RETENTION" envDefault:"168h"`
+	// MaxRetry is how many times a failing send is retried before it is
+	// archived; with the worker's back-off capped at an hour, 35 is about a day.
+	MaxRetry int `env:"MAX_RETRY" envDefault:"35"`
+
+	AdminUser     string `env:"ADMIN_USER"`
+	AdminPassword Secret `env:"ADMIN_PASSWORD"`
+
+	MaxBodyBytes       int64    `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	LoginRatePerMinute int      `env:"LOGIN_RATE_PER_MINUTE" envDefault:"20"`
+	TrustedProxies     []string `env:"TRUSTED_PROXIES" envSeparator:","`
+}
+
+// UserJWT verifies the business's JWT at login: HS256 with Secret, or
+// RS256/ES256 with PublicKey (PEM). Claim names the user id (default "sub").
+type UserJWT struct {
+	Secret    Secret        `env:"USER_JWT_SECRET"`
+	PublicKey string        `env:"USER_JWT_PUBLIC_KEY"`
+	Claim     string        `env:"USER_JWT_CLAIM" envDefault:"sub"`
+	Issuer    string        `env:"USER_JWT_ISSUER"`
+	Audience  string        `env:"USER_JWT_AUDIENCE"`
+	Leeway    time.Duration `env:"USER_JWT_LEEWAY" envDefault:"30s"`
+}
+
+// Enabled reports whether login requires a JWT.
+func (j UserJWT) Enabled() bool { return j.Secret != "" || j.PublicKey != "" }
+
+// LoadAPI reads and checks the API's configuration.
+func LoadAPI(getenv func(string) string) (API, error) {
+	c, err := load[API](getenv)
+	if err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c API) validate() error {
+	var p problems
+	p.checkAddr("HTTP_ADDR", c.HTTPAddr)
+	p.checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	c.Redis.validate(&p)
+	c.WeChat.validate(&p)
+	c.Logging.validate(&p)
+	for i, k := range c.APIKeys {
+		if n := len(k.Reveal()); n < 16 {
+			p.add("API_KEYS", "key %d is %d characters; use at least 16 random characters", i+1, n)
+		}
+	}
+	c.UserJWT.validate(&p)
+	p.checkPositive("SESSION_TTL", c.SessionTTL)
+	if c.TemplatesFile == "" && c.WeChat.Production() {
+		p.add("TEMPLATES_FILE", "required with WeChat's own WECHAT_BASE_URL: the built-in registry has the sandbox's template ids")
+	}
+	p.checkPositive("NOTIFICATION_RETENTION", c.Retention)
+	if c.MaxRetry < 0 || c.MaxRetry > 1000 {
+		p.add("MAX_RETRY", "%d is not between 0 and 1000", c.MaxRetry)
+	}
+	if (c.AdminUser == "") != (c.AdminPassword == "") {
+		p.add("ADMIN_PASSWORD", "ADMIN_USER and ADMIN_PASSWORD are set together or not at all")
+	} else if n := len(c.AdminPassword.Reveal()); c.AdminUser != "" && n < 12 {
+		p.add("ADMIN_PASSWORD", "%d characters; use at least 12", n)
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 10<<20 {
+		p.add("MAX_BODY_BYTES", "%d is not between 1024 and 10485760", c.MaxBodyBytes)
+	}
+	if c.LoginRatePerMinute < 1 {
+		p.add("LOGIN_RATE_PER_MINUTE", "%d must be at least 1", c.LoginRatePerMinute)
+	}
+	for _, tp := range c.TrustedProxies {
+		if net.ParseIP(tp) == nil {
+			if _, _, err := net.ParseCIDR(tp); err != nil {
+				p.add("TRUSTED_PROXIES", "%q is not an IP address or CIDR range", tp)
+			}
+		}
+	}
+	return p.err()
+}
+
+func (j UserJWT) validate(p *problems) {
+	if j.Secret != "" && j.PublicKey != "" {
+		p.add("USER_JWT_PUBLIC_KEY", "set USER_JWT_SECRET (HS256) or USER_JWT_PUBLIC_KEY (RS256/ES256), not both")
+	}
+	if n := len(j.Secret.Reveal()); j.Secret != "" && n < 32 {
+		p.add("USER_JWT_SECRET", "%d bytes; HS256 needs at least 32", n)
+	}
+	if j.PublicKey != "" {
+		if _, err := ParsePublicKey(j.PublicKey); err != nil {
+			p.add("USER_JWT_PUBLIC_KEY", "%v", err)
+		}
+	}
+	if strings.TrimSpace(j.Claim) == "" {
+		p.add("USER_JWT_CLAIM", "empty")
+	}
+	if j.Leeway < 0 || j.Leeway > 5*time.Minute {
+		p.add("USER_JWT_LEEWAY", "%s is not between 0 and 5m", j.Leeway)
+	}
+}
+
+var (
+	errNoPEM   = errors.New("no PEM block found (want -----BEGIN PUBLIC KEY-----)")
+	errKeyType = errors.New("not an RSA or ECDSA public key")
+)
+
+// ParsePublicKey reads an RSA or ECDSA public key in PEM (PKIX, or PKCS#1 for RSA).
+func ParsePublicKey(pemText string) (any, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil {
+		return nil, errNoPEM
+	}
+	if k, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+		switch k.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey:
+			return k, nil
+		}
+		return nil, errKeyType
+	}
+	if k, err := x509.ParsePKCS1PublicKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	return nil, errKeyType
+}
+
+// LogValue shows the configuration with its secrets masked, for the start-up log line.
+func (c API) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("redis", c.Redis.Target().String()),
+		slog.String("wechat_appid", c.WeChat.AppID),
+		slog.String("wechat_base_url", c.WeChat.BaseURL),
+		slog.Int("api_keys", len(c.APIKeys)),
+		slog.Bool("user_jwt", c.UserJWT.Enabled()),
+		slog.String("templates_file", c.TemplatesFile),
+		slog.Duration("session_ttl", c.SessionTTL),
+		slog.Duration("retention", c.Retention),
+		slog.Int("max_retry", c.MaxRetry),
+		slog.Bool("dashboard", c.AdminUser != ""),
+	)
+}

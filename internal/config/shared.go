@@ -1,0 +1,58 @@
+package config
+
+import (
+	"time"
+
+	"wxnotify/internal/redisconn"
+)
+
+// Redis is where the queue, the shared token and subscriber state live.
+type Redis struct {
+	URL     Secret        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"` // may carry a password
+	Timeout time.Duration `env:"REDIS_TIMEOUT" envDefault:"2s"`
+}
+
+// Target parses URL; Validate has already checked that it parses.
+func (r Redis) Target() redisconn.Target {
+	t, _ := redisconn.Parse(r.URL.Reveal(), r.Timeout)
+	return t
+}
+
+func (r Redis) validate(p *problems) {
+	p.checkPositive("REDIS_TIMEOUT", r.Timeout)
+	if _, err := redisconn.Parse(r.URL.Reveal(), r.Timeout); err != nil {
+		p.add("REDIS_URL", "%v", err)
+	}
+}
+
+// WeChat is the mini program the deployment speaks for, and where WeChat is.
+type WeChat struct {
+	AppID     string        `env:"WECHAT_APPID,required"`
+	AppSecret Secret        `env:"WECHAT_APP_SECRET,required"`
+	BaseURL   string        `env:"WECHAT_BASE_URL" envDefault:"https://api.weixin.qq.com"`
+	Timeout   time.Duration `env:"WECHAT_TIMEOUT" envDefault:"5s"`
+}
+
+// Production reports whether BaseURL is WeChat itself rather than a sandbox.
+func (w WeChat) Production() bool { return w.BaseURL == "https://api.weixin.qq.com" }
+
+func (w WeChat) validate(p *problems) {
+	if w.AppID == "" || len(w.AppID) > 64 {
+		p.add("WECHAT_APPID", "%q is not an appid (like wx0123456789abcdef)", w.AppID)
+	}
+	p.checkHTTPURL("WECHAT_BASE_URL", w.BaseURL)
+	p.checkPositive("WECHAT_TIMEOUT", w.Timeout)
+}
+
+// Logging is how a program logs.
+type Logging struct {
+	Level  string `env:"LOG_LEVEL" envDefault:"info"`
+	Format string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+func (l Logging) validate(p *problems) {
+	p.checkLogLevel(l.Level)
+	if l.Format != "json" && l.Format != "text" {
+		p.add("LOG_FORMAT", "%q is not json or text", l.Format)
+	}
+}

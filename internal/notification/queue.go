@@ -1,0 +1,129 @@
+package notification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Queue enqueues notifications and reports their status.
+type Queue struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	retention time.Duration
+	maxRetry  int
+}
+
+// NewQueue shares the process's go-redis client with asynq. retention keeps
+// a finished notification (and its dedupe key) that long; maxRetry bounds
+// the worker's retries of a failing send.
+func NewQueue(rdb redis.UniversalClient, retention time.Duration, maxRetry int) *Queue {
+	return &Queue{
+		client:    asynq.NewClientFromRedisClient(rdb),
+		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		retention: retention,
+		maxRetry:  maxRetry,
+	}
+}
+
+// Enqueued is the answer to an enqueue.
+type Enqueued struct {
+	ID    string
+	State string
+	// Duplicate reports that the notification was already enqueued (same
+	// template and dedupe key within the retention window); nothing new was queued.
+	Duplicate bool
+}
+
+// Enqueue queues p once: a repeat of the same template and dedupe key is
+// answered with the existing task.
+func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
+	b, err := p.Encode()
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("encode notification: %w", err)
+	}
+	id := TaskID(p.Template, p.DedupeKey)
+	opts := []asynq.Option{
+		asynq.TaskID(id), asynq.Queue(QueueName), asynq.Retention(q.retention),
+		asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute),
+	}
+	if p.SendAt != nil {
+		opts = append(opts, asynq.ProcessAt(*p.SendAt))
+	}
+	info, err := q.client.EnqueueContext(ctx, asynq.NewTask(TaskType, b), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		st, err := q.Status(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			// It completed and its retention ran out between the two calls:
+			// treat as new, once.
+			return q.Enqueue(ctx, p)
+		}
+		if err != nil {
+			return Enqueued{}, err
+		}
+		return Enqueued{ID: id, State: st.State, Duplicate: true}, nil
+	}
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("enqueue notification: %w", err)
+	}
+	return Enqueued{ID: info.ID, State: info.State.String()}, nil
+}
+
+// ErrNotFound is returned for a notification id that does not exist (never
+// enqueued, or its retention has passed).
+var ErrNotFound = errors.New("notification not found")
+
+// Status is what is known about one notification.
+type Status struct {
+	ID        string
+	Template  string
+	DedupeKey string
+	// State is asynq's: pending, scheduled, active, retry, archived, completed.
+	State string
+	// Attempts counts the sends tried (waits for a WeChat quota are not attempts).
+	Attempts      int
+	MaxRetry      int
+	LastError     string
+	LastFailedAt  time.Time
+	NextProcessAt time.Time
+	CompletedAt   time.Time
+	CreatedAt     time.Time
+	SendAt        *time.Time
+	Result        *Result
+}
+
+// Status reads the state of notification id.
+func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
+	info, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, id) })
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return Status{}, ErrNotFound
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("read notification %s: %w", id, err)
+	}
+	return statusOf(info), nil
+}
+
+// inspect runs an Inspector call, which takes no context, within ctx.
+// The call itself is bounded by the client's timeouts.
+func inspect(ctx context.Context, call func() (*asynq.TaskInfo, error)) (*asynq.TaskInfo, error) {
+	type res struct {
+		info *asynq.TaskInfo
+		err  error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		info, err := call()
+		ch <- res{info, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.info, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

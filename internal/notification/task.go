@@ -1,0 +1,89 @@
+// Package notification is the contract between the API and the worker: the
+// task that carries one subscribe message, its id, the result the worker
+// records, and the queue the API enqueues into and reads status from.
+package notification
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TaskType is the asynq task type of a notification.
+const TaskType = "notification:send"
+
+// QueueName is the asynq queue notifications go through.
+const QueueName = "notifications"
+
+// Payload is one notification, rendered and validated by the API: the
+// worker sends it as it is.
+type Payload struct {
+	// Template is the registry name ("order_arrived"); TemplateID is WeChat's id.
+	Template   string `json:"template"`
+	TemplateID string `json:"template_id"`
+	// LongTerm marks a long-term template: no one-time grant is spent.
+	LongTerm bool `json:"long_term,omitempty"`
+	// UserID is the receiver as the business names them; OpenID is set when
+	// the order service named the openid directly. At least one is set.
+	UserID    string            `json:"user_id,omitempty"`
+	OpenID    string            `json:"openid,omitempty"`
+	DedupeKey string            `json:"dedupe_key"`
+	Page      string            `json:"page,omitempty"`
+	Data      map[string]string `json:"data"`
+	// MiniprogramState and Lang are passed to WeChat when set.
+	MiniprogramState string     `json:"miniprogram_state,omitempty"`
+	Lang             string     `json:"lang,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	SendAt           *time.Time `json:"send_at,omitempty"`
+}
+
+// TaskID derives the task id from template and dedupe key, so that the same
+// notification posted twice maps to one task. It is URL-safe and names the
+// template for people reading the dashboard.
+func TaskID(template, dedupeKey string) string {
+	sum := sha256.Sum256([]byte(template + "\x00" + dedupeKey))
+	return template + "-" + hex.EncodeToString(sum[:16])
+}
+
+// Encode serialises p for the task.
+func (p Payload) Encode() ([]byte, error) { return json.Marshal(p) }
+
+// Decode reads a task payload and checks that the worker can act on it.
+func Decode(b []byte) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Payload{}, fmt.Errorf("decode notification payload: %w", err)
+	}
+	switch {
+	case p.TemplateID == "":
+		return p, errors.New("notification payload: no template_id")
+	case p.UserID == "" && p.OpenID == "":
+		return p, errors.New("notification payload: neither user_id nor openid")
+	case len(p.Data) == 0:
+		return p, errors.New("notification payload: no data")
+	}
+	return p, nil
+}
+
+// Result is what the worker records for a finished notification.
+type Result struct {
+	// Status is "delivered" or "skipped".
+	Status string `json:"status"`
+	// MsgID is WeChat's message id (delivered), a 64-bit integer as a string.
+	MsgID string `json:"msgid,omitempty"`
+	// Reason says why it was skipped: not_bound, no_grant, probably_delivered, unsubscribed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Result statuses and skip reasons.
+const (
+	Delivered = "delivered"
+	Skipped   = "skipped"
+
+	ReasonNotBound          = "not_bound"
+	ReasonNoGrant           = "no_grant"
+	ReasonProbablyDelivered = "probably_delivered"
+)

@@ -1,0 +1,50 @@
+// Package subscriber keeps what wxnotify knows about each user of a mini
+// program: which openid their user id is bound to, their login sessions,
+// and how many messages of each template they have allowed.
+package subscriber
+
+import (
+	"errors"
+	"strings"
+	"unicode"
+)
+
+// Keys names the Redis keys of one mini program. Everything about one user
+// shares the hash tag {<appid>:u:<user id>}, so that the worker's one Lua
+// step over binding, grants and sent marker also runs on Redis Cluster.
+type Keys struct{ appID string }
+
+// NewKeys returns the key names for appid.
+func NewKeys(appID string) Keys { return Keys{appID: appID} }
+
+func (k Keys) user(userID string) string { return "wxnotify:{" + k.appID + ":u:" + userID + "}" }
+
+// Binding is the hash {openid, unionid, bound_at} of a user.
+func (k Keys) Binding(userID string) string { return k.user(userID) + ":binding" }
+
+// Grants is the hash template_id → remaining one-time sends (or 1 for a
+// long-term template the user accepted).
+func (k Keys) Grants(userID string) string { return k.user(userID) + ":grants" }
+
+// Sent marks a delivered notification (task id) of the user, holding its msgid.
+func (k Keys) Sent(userID, taskID string) string { return k.user(userID) + ":sent:" + taskID }
+
+// OpenID maps an openid back to the user bound to it.
+func (k Keys) OpenID(openid string) string { return "wxnotify:" + k.appID + ":openid:" + openid }
+
+// Session maps the SHA-256 of a session token to its user.
+func (k Keys) Session(tokenHash string) string { return "wxnotify:" + k.appID + ":session:" + tokenHash }
+
+// ErrInvalidUserID is returned for a user id that cannot be stored.
+var ErrInvalidUserID = errors.New("user id must be 1 to 128 printable characters without spaces or braces")
+
+// ValidUserID reports whether id can name a user: printable, no spaces,
+// no braces (they would end the key's hash tag), at most 128 bytes.
+func ValidUserID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	return !strings.ContainsFunc(id, func(r rune) bool {
+		return r == '{' || r == '}' || unicode.IsSpace(r) || !unicode.IsPrint(r)
+	})
+}
