@@ -1,11 +1,11 @@
 package config
 
 import (
-	"errors"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"

@@ -24,4 +24,3 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalText keeps the secret out of JSON and YAML dumps.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-

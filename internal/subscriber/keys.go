@@ -33,7 +33,9 @@ func (k Keys) Sent(userID, taskID string) string { return k.user(userID) + ":sen
 func (k Keys) OpenID(openid string) string { return "wxnotify:" + k.appID + ":openid:" + openid }
 
 // Session maps the SHA-256 of a session token to its user.
-func (k Keys) Session(tokenHash string) string { return "wxnotify:" + k.appID + ":session:" + tokenHash }
+func (k Keys) Session(tokenHash string) string {
+	return "wxnotify:" + k.appID + ":session:" + tokenHash
+}
 
 // ErrInvalidUserID is returned for a user id that cannot be stored.
 var ErrInvalidUserID = errors.New("user id must be 1 to 128 printable characters without spaces or braces")
