@@ -46,6 +46,10 @@ func Parse(rawURL string, timeout time.Duration) (Target, error) {
 	opts.PoolTimeout = timeout
 	// Callers' context deadlines apply to the socket as well.
 	opts.ContextTimeoutEnabled = true
+	// Fail fast on a Redis that is down: one retry of a command and of a
+	// dial (go-redis's defaults, 3 and 5, hold a request for seconds).
+	opts.MaxRetries = 1
+	opts.DialerRetries = 2
 	return Target{opts: opts}, nil
 }
 

@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// apiError is the body of every error answer:
+// {"error": {"code": "...", "message": "...", "field": "..."}}.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// fail answers with an error and stops the handler chain.
+func fail(c *gin.Context, status int, code, message, field string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": apiError{Code: code, Message: message, Field: field}})
+}
+
+// unavailable answers 503 with Retry-After: a dependency (Redis, WeChat) is
+// down or busy and the same request may succeed later.
+func unavailable(c *gin.Context, code, message string, retryAfter time.Duration) {
+	c.Header("Retry-After", retryAfterSeconds(retryAfter))
+	fail(c, http.StatusServiceUnavailable, code, message, "")
+}
+
+// decodeJSON reads the body into v strictly: one JSON value, no unknown
+// fields, numbers kept exact. On failure it answers 400 (or 413) naming what
+// is wrong and returns false.
+func decodeJSON(c *gin.Context, v any) bool {
+	body, ok := readBody(c)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		badJSON(c, err)
+		return false
+	}
+	if dec.More() {
+		fail(c, http.StatusBadRequest, "invalid_json", "body holds more than one JSON value", "")
+		return false
+	}
+	return true
+}
+
+// readBody reads the whole body, answering 413 past the size cap and 400
+// for an empty one.
+func readBody(c *gin.Context) ([]byte, bool) {
+	body, err := io.ReadAll(c.Request.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		fail(c, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body is over %d bytes", tooBig.Limit), "")
+		return nil, false
+	case err != nil:
+		fail(c, http.StatusBadRequest, "invalid_json", "body could not be read", "")
+		return nil, false
+	case len(bytes.TrimSpace(body)) == 0:
+		fail(c, http.StatusBadRequest, "invalid_json", "body is empty; send a JSON object", "")
+		return nil, false
+	}
+	return body, true
+}
+
+func badJSON(c *gin.Context, err error) {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		fail(c, http.StatusBadRequest, "invalid_json", fmt.Sprintf("body is not valid JSON (at byte %d)", syntax.Offset), "")
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			fail(c, http.StatusBadRequest, "invalid_json", "body must be a JSON object", "")
+			return
+		}
+		fail(c, http.StatusBadRequest, "invalid_field", fmt.Sprintf("%s must be a %s", field, jsonKind(typ.Type.Kind().String())), field)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		fail(c, http.StatusBadRequest, "invalid_json", "body is truncated JSON", "")
+	default:
+		// encoding/json reports unknown fields as `json: unknown field "x"`.
+		var name string
+		if _, scanErr := fmt.Sscanf(err.Error(), "json: unknown field %q", &name); scanErr == nil {
+			fail(c, http.StatusBadRequest, "unknown_field", fmt.Sprintf("%s is not a field of this request", name), name)
+			return
+		}
+		fail(c, http.StatusBadRequest, "invalid_json", "body is not the expected JSON object", "")
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "map", "struct":
+		return "JSON object"
+	case "slice", "array":
+		return "JSON array"
+	case "bool":
+		return "boolean"
+	}
+	return "number"
+}
+
+// retryAfterSeconds is a Retry-After value: whole seconds, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}

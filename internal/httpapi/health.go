@@ -1,0 +1,34 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// healthz is GET /healthz: the process is alive.
+func (h *handlers) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz is GET /readyz: Redis answers, so requests can be served.
+func (h *handlers) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	if err := h.Ready(ctx); err != nil {
+		unavailable(c, "unavailable", "redis does not answer", time.Second)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// serveOpenAPI is GET /openapi.yaml.
+func serveOpenAPI(c *gin.Context) {
+	c.Data(http.StatusOK, "application/yaml", openAPI)
+}

@@ -1,0 +1,197 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gin-gonic/gin"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/registry"
+	"wxnotify/internal/subscriber"
+)
+
+type notifyRequest struct {
+	Template  string         `json:"template"`
+	UserID    string         `json:"user_id"`
+	OpenID    string         `json:"openid"`
+	DedupeKey string         `json:"dedupe_key"`
+	Data      map[string]any `json:"data"`
+	SendAt    string         `json:"send_at"`
+}
+
+type notifyResponse struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// maxSchedule bounds send_at: a message for a finished order a month later
+// is a mistake, and asynq holds scheduled tasks in Redis meanwhile.
+const maxSchedule = 30 * 24 * time.Hour
+
+// notify is POST /v1/notifications: validate and render now, enqueue once.
+func (h *handlers) notify(c *gin.Context) {
+	var req notifyRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	tmpl, ok := h.checkNotify(c, &req)
+	if !ok {
+		return
+	}
+	rendered, err := tmpl.Render(req.Data)
+	if err != nil {
+		h.Metrics.enqueues.WithLabelValues(tmpl.Name, "invalid").Inc()
+		var fe *registry.FieldError
+		if errors.As(err, &fe) {
+			fail(c, http.StatusBadRequest, "invalid_value", fe.Message, fe.Field)
+			return
+		}
+		fail(c, http.StatusBadRequest, "invalid_value", err.Error(), "data")
+		return
+	}
+	p := notification.Payload{
+		Template: tmpl.Name, TemplateID: tmpl.TemplateID, LongTerm: tmpl.Kind == registry.LongTerm,
+		UserID: req.UserID, OpenID: req.OpenID, DedupeKey: req.DedupeKey,
+		Page: rendered.Page, Data: rendered.Data,
+		MiniprogramState: tmpl.MiniprogramState, Lang: tmpl.Lang,
+		CreatedAt: time.Now().UTC(),
+	}
+	if req.SendAt != "" {
+		at, _ := time.Parse(time.RFC3339, req.SendAt) // checked in checkNotify
+		p.SendAt = &at
+	}
+	ctx := c.Request.Context()
+	if p.UserID == "" {
+		// Grants are kept per user: find who holds this openid. Without the
+		// business's JWT the openid is the user id, bound or not.
+		userID, bound, err := h.Users.UserOf(ctx, p.OpenID)
+		if err != nil {
+			h.Metrics.enqueues.WithLabelValues(tmpl.Name, "unavailable").Inc()
+			h.storeDown(c, "resolve openid", err)
+			return
+		}
+		p.UserID = p.OpenID
+		if bound {
+			p.UserID = userID
+		}
+	}
+	res, err := h.Queue.Enqueue(ctx, p)
+	if err != nil {
+		h.Metrics.enqueues.WithLabelValues(tmpl.Name, "unavailable").Inc()
+		h.storeDown(c, "enqueue notification", err)
+		return
+	}
+	status, outcome := http.StatusAccepted, "accepted"
+	if res.Duplicate {
+		status, outcome = http.StatusOK, "duplicate"
+	}
+	h.Metrics.enqueues.WithLabelValues(tmpl.Name, outcome).Inc()
+	h.Logger.Info("notification "+outcome, "task_id", res.ID, "template", tmpl.Name, "dedupe_key", p.DedupeKey)
+	c.JSON(status, notifyResponse{ID: res.ID, State: res.State, Duplicate: res.Duplicate})
+}
+
+// checkNotify validates everything but the data, answering 400 on the first problem.
+func (h *handlers) checkNotify(c *gin.Context, req *notifyRequest) (*registry.Template, bool) {
+	bad := func(field, format string, args ...any) (*registry.Template, bool) {
+		fail(c, http.StatusBadRequest, "invalid_field", fmt.Sprintf(format, args...), field)
+		return nil, false
+	}
+	if req.Template == "" {
+		return bad("template", "template is required (e.g. order_arrived)")
+	}
+	tmpl, ok := h.Registry.Lookup(req.Template)
+	if !ok {
+		fail(c, http.StatusBadRequest, "unknown_template", fmt.Sprintf("template %q is not in the registry", req.Template), "template")
+		return nil, false
+	}
+	switch {
+	case req.UserID == "" && req.OpenID == "":
+		return bad("user_id", "name the receiver with user_id or openid")
+	case req.UserID != "" && req.OpenID != "":
+		return bad("openid", "give user_id or openid, not both")
+	case req.UserID != "" && !subscriber.ValidUserID(req.UserID):
+		return bad("user_id", "%v", subscriber.ErrInvalidUserID)
+	case req.OpenID != "" && !validOpenID(req.OpenID):
+		return bad("openid", "openid must be 1 to 64 letters, digits, - or _")
+	}
+	if req.DedupeKey == "" || len(req.DedupeKey) > 256 || strings.ContainsFunc(req.DedupeKey, unicode.IsControl) {
+		return bad("dedupe_key", "dedupe_key is required: 1 to 256 characters identifying this notification (e.g. the order id)")
+	}
+	if req.Data == nil {
+		return bad("data", "data is required: the template's fields, e.g. {\"item_name\": \"…\"}")
+	}
+	if req.SendAt != "" {
+		at, err := time.Parse(time.RFC3339, req.SendAt)
+		if err != nil {
+			return bad("send_at", "send_at %q is not an RFC 3339 time such as 2026-11-24T18:00:00+08:00", req.SendAt)
+		}
+		if time.Until(at) > maxSchedule {
+			return bad("send_at", "send_at is more than %d days ahead", int(maxSchedule.Hours()/24))
+		}
+	}
+	return tmpl, true
+}
+
+func validOpenID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
+	})
+}
+
+// statusResponse is GET /v1/notifications/{id}.
+type statusResponse struct {
+	ID            string               `json:"id"`
+	Template      string               `json:"template"`
+	DedupeKey     string               `json:"dedupe_key"`
+	State         string               `json:"state"`
+	Attempts      int                  `json:"attempts"`
+	MaxRetry      int                  `json:"max_retry"`
+	LastError     string               `json:"last_error,omitempty"`
+	LastFailedAt  *time.Time           `json:"last_failed_at,omitempty"`
+	NextProcessAt *time.Time           `json:"next_process_at,omitempty"`
+	CompletedAt   *time.Time           `json:"completed_at,omitempty"`
+	CreatedAt     *time.Time           `json:"created_at,omitempty"`
+	SendAt        *time.Time           `json:"send_at,omitempty"`
+	Result        *notification.Result `json:"result,omitempty"`
+}
+
+// notificationStatus is GET /v1/notifications/{id}.
+func (h *handlers) notificationStatus(c *gin.Context) {
+	id := c.Param("id")
+	if id == "" || len(id) > 128 {
+		fail(c, http.StatusNotFound, "not_found", "no notification with this id", "id")
+		return
+	}
+	st, err := h.Queue.Status(c.Request.Context(), id)
+	if errors.Is(err, notification.ErrNotFound) {
+		fail(c, http.StatusNotFound, "not_found", "no notification with this id (unknown, or past its retention)", "id")
+		return
+	}
+	if err != nil {
+		h.storeDown(c, "read notification", err)
+		return
+	}
+	c.JSON(http.StatusOK, statusResponse{
+		ID: st.ID, Template: st.Template, DedupeKey: st.DedupeKey, State: st.State,
+		Attempts: st.Attempts, MaxRetry: st.MaxRetry, LastError: st.LastError,
+		LastFailedAt: timeOrNil(st.LastFailedAt), NextProcessAt: timeOrNil(st.NextProcessAt),
+		CompletedAt: timeOrNil(st.CompletedAt), CreatedAt: timeOrNil(st.CreatedAt), SendAt: st.SendAt,
+		Result: st.Result,
+	})
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

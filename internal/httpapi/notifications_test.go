@@ -1,0 +1,206 @@
+package httpapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"wxnotify/internal/notification"
+)
+
+func TestNotifyEnqueuesOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	r := e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("shop-user-1", "order-1001"))
+	e.want(r, 202, "")
+	id := str(r.body, "id")
+	if !strings.HasPrefix(id, "order_arrived-") || str(r.body, "state") != "pending" || r.body["duplicate"] != false {
+		t.Fatalf("first POST: %s", r.raw)
+	}
+	p := e.taskPayload(id)
+	want := map[string]string{"thing1": "牛肉面 x2", "character_string2": "TX20261124001", "time3": "2026年11月24日 15:01", "thing4": "3号楼前台", "thing5": "请凭取件码取件"}
+	for k, v := range want {
+		if p.Data[k] != v {
+			t.Errorf("payload %s = %q; want %q (rendered now, defaults filled, UTC shown in China time)", k, p.Data[k], v)
+		}
+	}
+	if p.TemplateID != orderTmpl || p.Page != "pages/order/detail?id=TX20261124001" || p.UserID != "shop-user-1" || p.DedupeKey != "order-1001" {
+		t.Fatalf("payload %+v", p)
+	}
+
+	again := e.do("POST", "/v1/notifications", bearer("order-service-key-0002"), orderRequest("shop-user-1", "order-1001"))
+	e.want(again, 200, "")
+	if str(again.body, "id") != id || again.body["duplicate"] != true || str(again.body, "state") != "pending" {
+		t.Fatalf("repeat: %s; want 200 with the same id and duplicate true", again.raw)
+	}
+	n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName)
+	if n.Size != 1 {
+		t.Fatalf("queue holds %d tasks after a repeat; want 1", n.Size)
+	}
+	other := e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("shop-user-1", "order-1002"))
+	e.want(other, 202, "")
+	if str(other.body, "id") == id {
+		t.Fatal("another dedupe_key got the same id")
+	}
+}
+
+func TestNotifyShortensLongThings(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	req := orderRequest("u", "order-long")
+	req["data"].(map[string]any)["item_name"] = "超大份牛肉面加蛋加肉加青菜加辣椒加醋不要香菜"
+	r := e.do("POST", "/v1/notifications", bearer(apiKey), req)
+	e.want(r, 202, "")
+	got := e.taskPayload(str(r.body, "id")).Data["thing1"]
+	if n := len([]rune(got)); n != 20 || !strings.HasSuffix(got, "…") {
+		t.Fatalf("thing1 %q (%d runes); want 20 runes ending in …", got, n)
+	}
+}
+
+func TestNotifyByOpenID(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	_, openid := e.login("")
+	req := orderRequest("", "order-oid")
+	delete(req, "user_id")
+	req["openid"] = openid
+	r := e.do("POST", "/v1/notifications", bearer(apiKey), req)
+	e.want(r, 202, "")
+	if p := e.taskPayload(str(r.body, "id")); p.OpenID != openid || p.UserID != openid {
+		t.Fatalf("payload user %q openid %q; want both %s (no JWT: the openid is the user id)", p.UserID, p.OpenID, openid)
+	}
+}
+
+func TestNotifyValidation(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	edit := func(f func(m map[string]any)) map[string]any {
+		m := orderRequest("u-1", "order-9")
+		f(m)
+		return m
+	}
+	data := func(m map[string]any) map[string]any { return m["data"].(map[string]any) }
+	for _, tc := range []struct {
+		name    string
+		body    any
+		code    string
+		field   string
+		message string
+	}{
+		{"unknown template", edit(func(m map[string]any) { m["template"] = "order_lost" }), "unknown_template", "template", `"order_lost" is not in the registry`},
+		{"no template", edit(func(m map[string]any) { delete(m, "template") }), "invalid_field", "template", "required"},
+		{"no receiver", edit(func(m map[string]any) { delete(m, "user_id") }), "invalid_field", "user_id", "user_id or openid"},
+		{"two receivers", edit(func(m map[string]any) { m["openid"] = "o-1" }), "invalid_field", "openid", "not both"},
+		{"bad user id", edit(func(m map[string]any) { m["user_id"] = "a b" }), "invalid_field", "user_id", "without spaces"},
+		{"bad openid", edit(func(m map[string]any) { delete(m, "user_id"); m["openid"] = "o/../x" }), "invalid_field", "openid", "letters, digits"},
+		{"no dedupe key", edit(func(m map[string]any) { delete(m, "dedupe_key") }), "invalid_field", "dedupe_key", "required"},
+		{"no data", edit(func(m map[string]any) { delete(m, "data") }), "invalid_field", "data", "required"},
+		{"missing field", edit(func(m map[string]any) { delete(data(m), "item_name") }), "invalid_value", "data.item_name", "data.item_name is required (thing1)"},
+		{"bad time", edit(func(m map[string]any) { data(m)["arrived_at"] = "yesterday" }), "invalid_value", "data.arrived_at", "not an RFC 3339 time"},
+		{"bad order id", edit(func(m map[string]any) { data(m)["order_id"] = "订单 42" }), "invalid_value", "data.order_id", "character_string2"},
+		{"object value", edit(func(m map[string]any) { data(m)["item_name"] = map[string]any{"x": 1} }), "invalid_value", "data.item_name", "string or a number"},
+		{"bad send_at", edit(func(m map[string]any) { m["send_at"] = "tomorrow" }), "invalid_field", "send_at", "RFC 3339"},
+		{"far send_at", edit(func(m map[string]any) { m["send_at"] = time.Now().Add(40 * 24 * time.Hour).Format(time.RFC3339) }), "invalid_field", "send_at", "30 days"},
+		{"unknown field", edit(func(m map[string]any) { m["dedup_key"] = "typo" }), "unknown_field", "dedup_key", "not a field"},
+		{"wrong type", edit(func(m map[string]any) { m["dedupe_key"] = 42 }), "invalid_field", "dedupe_key", "must be a string"},
+		{"not json", "{x", "invalid_json", "", "not valid JSON"},
+		{"truncated", `{"template":`, "invalid_json", "", "truncated"},
+		{"array", "[]", "invalid_json", "", "JSON object"},
+		{"two values", `{"template":"order_arrived"} {}`, "invalid_json", "", "more than one"},
+	} {
+		r := e.do("POST", "/v1/notifications", bearer(apiKey), tc.body)
+		if r.status != 400 || r.errCode() != tc.code || r.errField() != tc.field || !strings.Contains(str(r.body, "error", "message"), tc.message) {
+			t.Errorf("%s: %d %s; want 400 %s field %q mentioning %q", tc.name, r.status, r.raw, tc.code, tc.field, tc.message)
+		}
+	}
+	if n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName); n != nil && n.Size != 0 {
+		t.Fatalf("%d tasks enqueued by refused requests", n.Size)
+	}
+}
+
+func TestNotifyAuth(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	body := orderRequest("u-1", "order-a")
+	e.want(e.do("POST", "/v1/notifications", "", body), 401, "unauthorized")
+	e.want(e.do("POST", "/v1/notifications", "Bearer wrong-key-wrong-key", body), 401, "unauthorized")
+	e.want(e.do("POST", "/v1/notifications", "Basic "+apiKey, body), 401, "unauthorized")
+	e.want(e.do("GET", "/v1/notifications/order_arrived-x", "", nil), 401, "unauthorized")
+	token, _ := e.login("")
+	e.want(e.do("POST", "/v1/notifications", bearer(token), body), 401, "unauthorized")
+}
+
+func TestBodyOverTheCapIs413(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{maxBody: 2048})
+	req := orderRequest("u-1", "order-big")
+	req["data"].(map[string]any)["pickup_location"] = strings.Repeat("x", 4096)
+	e.want(e.do("POST", "/v1/notifications", bearer(apiKey), req), 413, "body_too_large")
+	e.want(e.do("POST", "/v1/wx/login", "", map[string]string{"code": strings.Repeat("c", 4096)}), 413, "body_too_large")
+}
+
+func TestScheduledNotification(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	req := orderRequest("u-1", "order-later")
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	req["send_at"] = at.Format(time.RFC3339)
+	r := e.do("POST", "/v1/notifications", bearer(apiKey), req)
+	e.want(r, 202, "")
+	if str(r.body, "state") != "scheduled" {
+		t.Fatalf("send_at an hour ahead: %s; want state scheduled", r.raw)
+	}
+	st := e.do("GET", "/v1/notifications/"+str(r.body, "id"), bearer(apiKey), nil)
+	next, _ := time.Parse(time.RFC3339, str(st.body, "next_process_at"))
+	if !next.Equal(at) || str(st.body, "send_at") == "" {
+		t.Fatalf("status %s; want next_process_at %s", st.raw, at)
+	}
+}
+
+// The status shows what a worker recorded: a result and completion.
+func TestNotificationStatus(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	e.want(e.do("GET", "/v1/notifications/order_arrived-0000", bearer(apiKey), nil), 404, "not_found")
+
+	r := e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-1", "order-77"))
+	id := str(r.body, "id")
+	st := e.do("GET", "/v1/notifications/"+id, bearer(apiKey), nil)
+	e.want(st, 200, "")
+	if str(st.body, "state") != "pending" || str(st.body, "template") != "order_arrived" || str(st.body, "dedupe_key") != "order-77" ||
+		st.body["attempts"] != float64(0) || st.body["max_retry"] != float64(5) || str(st.body, "created_at") == "" {
+		t.Fatalf("pending status: %s", st.raw)
+	}
+
+	// A stand-in worker delivers it and records the result.
+	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: quiet{}})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(notification.TaskType, func(_ context.Context, task *asynq.Task) error {
+		_, err := task.ResultWriter().Write([]byte(`{"status":"delivered","msgid":"1988810812324364291"}`))
+		return err
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for str(st.body, "state") != "completed" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		st = e.do("GET", "/v1/notifications/"+id, bearer(apiKey), nil)
+	}
+	if str(st.body, "state") != "completed" || st.body["attempts"] != float64(1) || str(st.body, "result", "msgid") != "1988810812324364291" ||
+		str(st.body, "result", "status") != "delivered" || str(st.body, "completed_at") == "" {
+		t.Fatalf("completed status: %s", st.raw)
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Debug(...any) {}
+func (quiet) Info(...any)  {}
+func (quiet) Warn(...any)  {}
+func (quiet) Error(...any) {}
+func (quiet) Fatal(...any) {}

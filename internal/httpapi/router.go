@@ -1,0 +1,148 @@
+// Package httpapi is wxnotify's HTTP API: login binding for the mini
+// program, subscription grants, the order service's notification intake
+// and status, health, metrics, the OpenAPI document and the queue dashboard.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/registry"
+	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wechat"
+)
+
+// WeChatLogin exchanges a wx.login code; *wechat.Client is one.
+type WeChatLogin interface {
+	Code2Session(ctx context.Context, code string) (wechat.Session, error)
+}
+
+// Users is the subscriber state the API reads and writes; *subscriber.Store is one.
+type Users interface {
+	Bind(ctx context.Context, b subscriber.Binding) (string, error)
+	NewSession(ctx context.Context, userID string) (string, time.Time, error)
+	SessionUser(ctx context.Context, token string) (string, bool, error)
+	Apply(ctx context.Context, userID string, choices []subscriber.Choice) (map[string]int, error)
+	Grants(ctx context.Context, userID string) (map[string]int, error)
+	UserOf(ctx context.Context, openid string) (string, bool, error)
+}
+
+// Queue takes notifications and reports on them; *notification.Queue is one.
+type Queue interface {
+	Enqueue(ctx context.Context, p notification.Payload) (notification.Enqueued, error)
+	Status(ctx context.Context, id string) (notification.Status, error)
+}
+
+// UserVerifier reads the user id from the business's JWT; *identity.Verifier is one.
+type UserVerifier interface {
+	UserID(token string) (string, error)
+}
+
+// LoginLimiter bounds logins per client IP across every replica.
+type LoginLimiter interface {
+	Allow(ctx context.Context, ip string) (retryAfter time.Duration, ok bool, err error)
+}
+
+// Deps is everything the API needs; New wires it into routes.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *registry.Registry
+	WeChat   WeChatLogin
+	Users    Users
+	Queue    Queue
+	// Identity, when set, makes login require the business's JWT.
+	Identity UserVerifier
+	Limiter  LoginLimiter
+	// APIKeys are the order service's bearer keys.
+	APIKeys []string
+	// Ready reports whether Redis answers.
+	Ready func(ctx context.Context) error
+	// Gatherer serves /metrics; Metrics records into the same registry.
+	Gatherer prometheus.Gatherer
+	Metrics  *Metrics
+	// Dashboard is asynqmon's handler rooted at DashboardPath, served behind
+	// basic auth with AdminUser/AdminPassword; nil turns it off.
+	Dashboard     http.Handler
+	AdminUser     string
+	AdminPassword string
+	MaxBodyBytes  int64
+	// TrustedProxies may set X-Forwarded-For; none by default, so the client
+	// IP (for the login rate limit) cannot be forged.
+	TrustedProxies []string
+	// StoreTimeout bounds each request's Redis work, so that a Redis outage
+	// answers 503 quickly instead of hanging the request.
+	StoreTimeout time.Duration
+}
+
+// DashboardPath is where the asynq dashboard is served.
+const DashboardPath = "/admin/asynq"
+
+// New builds the router.
+func New(d Deps) (*gin.Engine, error) {
+	if d.Logger == nil || d.Registry == nil || d.WeChat == nil || d.Users == nil || d.Queue == nil || d.Limiter == nil || d.Ready == nil || d.Metrics == nil || d.Gatherer == nil {
+		return nil, errors.New("httpapi: missing dependency")
+	}
+	if d.StoreTimeout <= 0 {
+		d.StoreTimeout = 2 * time.Second
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		return nil, err
+	}
+	r.Use(recoverPanics(d.Logger), logRequests(d.Logger), instrument(d.Metrics), limitBody(d.MaxBodyBytes))
+	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
+	r.NoMethod(func(c *gin.Context) {
+		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here", "")
+	})
+
+	h := &handlers{Deps: d, keys: newKeyRing(d.APIKeys)}
+	store, withWeChat := deadline(d.StoreTimeout), deadline(d.StoreTimeout+wechatBudget)
+
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
+	r.GET("/openapi.yaml", serveOpenAPI)
+
+	v1 := r.Group("/v1")
+	v1.POST("/wx/login", withWeChat, h.login)
+	v1.GET("/subscriptions", store, h.requireSession, h.listSubscriptions)
+	v1.POST("/subscriptions", store, h.requireSession, h.subscribe)
+	v1.POST("/notifications", store, h.requireAPIKey, h.notify)
+	v1.GET("/notifications/:id", store, h.requireAPIKey, h.notificationStatus)
+
+	if d.Dashboard != nil {
+		h.mountDashboard(r)
+	}
+	return r, nil
+}
+
+// handlers holds the dependencies of every route.
+type handlers struct {
+	Deps
+	keys keyRing
+}
+
+// deadline bounds the request's context, so that a Redis or WeChat outage
+// answers 503 in time instead of hanging the request.
+func deadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// wechatBudget is added to the store timeout for the login's call to WeChat.
+const wechatBudget = 5 * time.Second

@@ -1,0 +1,242 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/config"
+	"wxnotify/internal/httpapi"
+	"wxnotify/internal/identity"
+	"wxnotify/internal/notification"
+	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/redisconn"
+	"wxnotify/internal/redistest"
+	"wxnotify/internal/registry"
+	"wxnotify/internal/sandbox"
+	"wxnotify/internal/sandbox/sandboxtest"
+	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wechat"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+const (
+	apiKey     = "order-service-key-0001"
+	jwtSecret  = "jwt-signing-secret-at-least-32-bytes!"
+	adminUser  = "ops"
+	adminPass  = "dashboard-password-1"
+	orderTmpl  = "Zx8qLtOrderArrived0000000000000000000000000"
+	transitTpl = "Zx8qLtTransitNotice000000000000000000000000"
+)
+
+// options change what setup builds.
+type options struct {
+	jwt         bool
+	dashboard   bool
+	loginPerMin int
+	maxBody     int64
+	redisURL    string // a dedicated server's URL instead of a lent database
+	sandboxMods []func(*sandbox.Config)
+}
+
+// env is the API on a test server, with its sandbox, Redis and captured logs.
+type env struct {
+	t      *testing.T
+	url    string
+	router *gin.Engine
+	sb     *sandboxtest.Server
+	rdb    redis.UniversalClient
+	queue  *notification.Queue
+	logs   *syncBuffer
+}
+
+func setup(t *testing.T, o options) *env {
+	t.Helper()
+	sb := sandboxtest.Start(t, o.sandboxMods...)
+	url := o.redisURL
+	if url == "" {
+		url = redistest.Lend(t).URL()
+	}
+	target, err := redisconn.Parse(url, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := target.Client()
+	t.Cleanup(func() { _ = rdb.Close() })
+	wc, err := wechat.New(wechat.Config{AppID: sandboxtest.AppID, AppSecret: sandboxtest.AppSecret, BaseURL: sb.URL, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.loginPerMin == 0 {
+		o.loginPerMin = 1000
+	}
+	if o.maxBody == 0 {
+		o.maxBody = 64 << 10
+	}
+	prom := prometheus.NewRegistry()
+	queue := notification.NewQueue(rdb, time.Hour, 5)
+	d := httpapi.Deps{
+		Logger: log, Registry: registry.Default(), WeChat: wc,
+		Users:    subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),
+		Queue:    queue,
+		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:test:login:", o.loginPerMin),
+		APIKeys:  []string{apiKey, "order-service-key-0002"},
+		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
+		MaxBodyBytes: o.maxBody, StoreTimeout: time.Second,
+	}
+	if o.jwt {
+		v, err := identity.NewVerifier(config.UserJWT{Secret: jwtSecret, Claim: "sub", Leeway: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Identity = v
+	}
+	if o.dashboard {
+		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})
+		t.Cleanup(func() { _ = dash.Close() })
+		d.Dashboard, d.AdminUser, d.AdminPassword = dash, adminUser, adminPass
+	}
+	router, err := httpapi.New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(router)
+	t.Cleanup(srv.Close)
+	return &env{t: t, url: srv.URL, router: router, sb: sb, rdb: rdb, queue: queue, logs: logs}
+}
+
+// reply is an HTTP answer with its decoded JSON.
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+// errCode and errField read the error body.
+func (r reply) errCode() string  { return str(r.body, "error", "code") }
+func (r reply) errField() string { return str(r.body, "error", "field") }
+
+func str(m map[string]any, path ...string) string {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = mm[p]
+	}
+	s, _ := cur.(string)
+	return s
+}
+
+// do sends a request; body is marshalled unless it is a string (sent raw).
+func (e *env) do(method, path, auth string, body any) reply {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, e.url+path, rd)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (e *env) want(r reply, status int, code string) {
+	e.t.Helper()
+	if r.status != status || (code != "" && r.errCode() != code) {
+		e.t.Fatalf("got %d %s; want %d %s", r.status, r.raw, status, code)
+	}
+	if status >= 400 && (r.errCode() == "" || str(r.body, "error", "message") == "") {
+		e.t.Fatalf("error answer %s lacks error.code or error.message", r.raw)
+	}
+}
+
+// login plays a mini program user logging in and returns the session token
+// and the user's openid.
+func (e *env) login(auth string) (token, openid string) {
+	e.t.Helper()
+	code, openid := e.sb.Login("", "", false)
+	r := e.do("POST", "/v1/wx/login", auth, map[string]string{"code": code})
+	e.want(r, 200, "")
+	return str(r.body, "session_token"), openid
+}
+
+func bearer(token string) string { return "Bearer " + token }
+
+// orderRequest is a valid order_arrived notification for user.
+func orderRequest(user, dedupe string) map[string]any {
+	return map[string]any{
+		"template": "order_arrived", "user_id": user, "dedupe_key": dedupe,
+		"data": map[string]any{
+			"item_name": "牛肉面 x2", "order_id": "TX20261124001",
+			"arrived_at": "2026-11-24T07:01:00Z", "pickup_location": "3号楼前台",
+		},
+	}
+}
+
+// taskPayload reads the payload the API enqueued for id.
+func (e *env) taskPayload(id string) notification.Payload {
+	e.t.Helper()
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(notification.QueueName, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := notification.Decode(info.Payload)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,33 @@
+package ratelimit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// Two processes share one budget per key; another key has its own.
+func TestPerMinuteIsSharedAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	db := redistest.Lend(t)
+	a := ratelimit.PerMinute(db.Client(t), "wxnotify:wxapp:login:", 3)
+	b := ratelimit.PerMinute(db.Client(t), "wxnotify:wxapp:login:", 3)
+	ctx := context.Background()
+	for i, l := range []*ratelimit.Limiter{a, b, a} {
+		if _, ok, err := l.Allow(ctx, "203.0.113.9"); !ok || err != nil {
+			t.Fatalf("event %d within the limit refused: %v", i+1, err)
+		}
+	}
+	wait, ok, err := b.Allow(ctx, "203.0.113.9")
+	if ok || err != nil || wait <= 0 || wait > 20*time.Second {
+		t.Fatalf("4th event: ok=%v wait=%s err=%v; want refused with a wait of about 20s", ok, wait, err)
+	}
+	if _, ok, _ := a.Allow(ctx, "198.51.100.1"); !ok {
+		t.Fatal("another key was refused")
+	}
+}
