@@ -54,23 +54,26 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	if p.SendAt != nil {
 		opts = append(opts, asynq.ProcessAt(*p.SendAt))
 	}
-	info, err := q.client.EnqueueContext(ctx, asynq.NewTask(TaskType, b), opts...)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
+	// Twice at most: a conflicting task may finish its retention between
+	// the enqueue and the status read, and then the second enqueue is new.
+	for range 2 {
+		info, err := q.client.EnqueueContext(ctx, asynq.NewTask(TaskType, b), opts...)
+		if err == nil {
+			return Enqueued{ID: info.ID, State: info.State.String()}, nil
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return Enqueued{}, fmt.Errorf("enqueue notification: %w", err)
+		}
 		st, err := q.Status(ctx, id)
 		if errors.Is(err, ErrNotFound) {
-			// It completed and its retention ran out between the two calls:
-			// treat as new, once.
-			return q.Enqueue(ctx, p)
+			continue
 		}
 		if err != nil {
 			return Enqueued{}, err
 		}
 		return Enqueued{ID: id, State: st.State, Duplicate: true}, nil
 	}
-	if err != nil {
-		return Enqueued{}, fmt.Errorf("enqueue notification: %w", err)
-	}
-	return Enqueued{ID: info.ID, State: info.State.String()}, nil
+	return Enqueued{}, fmt.Errorf("enqueue notification %s: conflicting task vanished twice", id)
 }
 
 // ErrNotFound is returned for a notification id that does not exist (never
