@@ -166,8 +166,8 @@ func (c API) LogValue() slog.Value {
 		slog.Int("api_keys", len(c.APIKeys)),
 		slog.Bool("user_jwt", c.UserJWT.Enabled()),
 		slog.String("templates_file", c.TemplatesFile),
-		slog.Duration("session_ttl", c.SessionTTL),
-		slog.Duration("retention", c.Retention),
+		slog.String("session_ttl", c.SessionTTL.String()),
+		slog.String("retention", c.Retention.String()),
 		slog.Int("max_retry", c.MaxRetry),
 		slog.Bool("dashboard", c.AdminUser != ""),
 	)
