@@ -1,155 +1,24 @@
 // Command api is wxnotify's HTTP service: login binding and subscription
 // grants for the mini program, notification intake and status for the
 // order service, health, metrics and the queue dashboard. Configuration
-// comes from the environment (see the README); main only wires.
+// comes from the environment (see the README).
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynq/x/metrics"
-	"github.com/hibiken/asynqmon"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
-
-	"wxnotify/internal/config"
-	"wxnotify/internal/httpapi"
-	"wxnotify/internal/identity"
-	"wxnotify/internal/logging"
-	"wxnotify/internal/notification"
-	"wxnotify/internal/ratelimit"
-	"wxnotify/internal/registry"
-	"wxnotify/internal/subscriber"
-	"wxnotify/internal/wechat"
+	"wxnotify/internal/program"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+	if err := program.API(ctx, os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		os.Exit(1)
 	}
-}
-
-// run serves until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := config.LoadAPI(getenv)
-	if err != nil {
-		return err
-	}
-	log := logging.New(stdout, cfg.Logging.Level, cfg.Logging.Format)
-	redis.SetLogger(logging.Redis{L: log})
-	log.Info("api starting", "config", cfg)
-
-	reg, err := loadRegistry(cfg, log)
-	if err != nil {
-		return err
-	}
-	target := cfg.Redis.Target()
-	rdb := target.Client()
-	defer rdb.Close()
-	wc, err := wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret.Reveal(), BaseURL: cfg.WeChat.BaseURL, Timeout: cfg.WeChat.Timeout})
-	if err != nil {
-		return err
-	}
-	var verifier httpapi.UserVerifier
-	if cfg.UserJWT.Enabled() {
-		if verifier, err = identity.NewVerifier(cfg.UserJWT); err != nil {
-			return err
-		}
-	}
-
-	prom := prometheus.NewRegistry()
-	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
-
-	deps := httpapi.Deps{
-		Logger: log, Registry: reg, WeChat: wc,
-		Users:    subscriber.New(rdb, cfg.WeChat.AppID, cfg.SessionTTL),
-		Queue:    notification.NewQueue(rdb, cfg.Retention, cfg.MaxRetry),
-		Identity: verifier,
-		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:"+cfg.WeChat.AppID+":login:", cfg.LoginRatePerMinute),
-		APIKeys:  reveal(cfg.APIKeys),
-		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
-		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, StoreTimeout: cfg.Redis.Timeout,
-	}
-	if cfg.AdminUser != "" {
-		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})
-		defer dash.Close()
-		deps.Dashboard, deps.AdminUser, deps.AdminPassword = dash, cfg.AdminUser, cfg.AdminPassword.Reveal()
-	} else {
-		log.Warn("queue dashboard off: set ADMIN_USER and ADMIN_PASSWORD to serve it at " + httpapi.DashboardPath + "/")
-	}
-	router, err := httpapi.New(deps)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, log, cfg, router)
-}
-
-func loadRegistry(cfg config.API, log *slog.Logger) (*registry.Registry, error) {
-	if cfg.TemplatesFile == "" {
-		log.Warn("TEMPLATES_FILE unset: using the built-in template registry (the WeChat sandbox's template ids)")
-		return registry.Default(), nil
-	}
-	reg, err := registry.LoadFile(cfg.TemplatesFile)
-	if err != nil {
-		return nil, fmt.Errorf("TEMPLATES_FILE: %w", err)
-	}
-	return reg, nil
-}
-
-// serve runs the HTTP server with timeouts against slow clients and shuts
-// it down when ctx ends, letting requests in flight finish.
-func serve(ctx context.Context, log *slog.Logger, cfg config.API, h http.Handler) error {
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("api listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("api shutting down", "timeout", cfg.ShutdownTimeout)
-	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
-
-func reveal(keys []config.Secret) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.Reveal()
-	}
-	return out
 }

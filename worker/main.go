@@ -1,25 +1,25 @@
-// Command worker is wxnotify's delivery process (dequeues notifications and sends them to WeChat).
-//
-// Not built yet: this placeholder only builds and exits, so that the layout,
-// CI and deployment files can rely on the program existing.
+// Command worker is wxnotify's delivery process: it takes notifications off
+// the queue and sends each through WeChat's subscribeMessage.send, with the
+// access token shared through Redis, and serves /healthz, /readyz and
+// /metrics on WORKER_HTTP_ADDR. Configuration comes from the environment
+// (see the README).
 package main
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"wxnotify/internal/program"
 )
 
 func main() {
-	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := program.Worker(ctx, os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
-}
-
-// run is the whole program; main only supplies the process's environment.
-func run(_ context.Context, _ func(string) string, stdout io.Writer) error {
-	_, err := fmt.Fprintln(stdout, "wxnotify worker: not implemented yet")
-	return err
 }

@@ -145,9 +145,12 @@ func (c *Cache) fromLocal(now time.Time) (string, error, bool) {
 	return "", nil, false
 }
 
-func (c *Cache) remember(v string, ttl time.Duration) {
+// remember keeps v in the process until the given time. Callers pass a time
+// taken before the Redis call that produced v, so that the copy never
+// outlives the shared entry.
+func (c *Cache) remember(v string, until time.Time) {
 	c.mu.Lock()
-	c.local = localEntry{value: v, until: time.Now().Add(ttl)}
+	c.local = localEntry{value: v, until: until}
 	c.mu.Unlock()
 }
 
@@ -180,6 +183,7 @@ return {"wait", "", 0}`)
 func (c *Cache) load(ctx context.Context) (string, error) {
 	owner := newOwner()
 	for {
+		asked := time.Now()
 		res, err := readOrLock.Run(ctx, c.rdb, []string{c.keys.token, c.keys.lock, c.keys.err},
 			owner, c.cfg.LockTTL.Milliseconds()).Slice()
 		if err != nil {
@@ -190,7 +194,7 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 		pttl, _ := res[2].(int64)
 		switch state {
 		case "hit":
-			c.remember(value, localTTL(time.Duration(pttl)*time.Millisecond, c.cfg.LocalTTL))
+			c.remember(value, asked.Add(localTTL(time.Duration(pttl)*time.Millisecond, c.cfg.LocalTTL)))
 			return value, nil
 		case "refused":
 			if err := decodeRefusal([]byte(value)); err != nil {

@@ -36,6 +36,7 @@ func (c *Cache) fetchAndStore(ctx context.Context, owner string) (string, error)
 		return "", err
 	}
 	ttl := cacheTTL(tok.ExpiresIn, c.cfg.Margin)
+	storing := time.Now()
 	_, rerr := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.keys.token, tok.Value, ttl)
 		p.Del(ctx, c.keys.err)
@@ -48,10 +49,10 @@ func (c *Cache) fetchAndStore(ctx context.Context, owner string) (string, error)
 		// The token is good; only sharing it failed. Keep it here for its
 		// whole life so that this process does not fetch again in a loop.
 		c.log.Warn("access_token fetched but not stored in Redis", slog.Any("error", rerr))
-		c.remember(tok.Value, ttl)
+		c.remember(tok.Value, storing.Add(ttl))
 		return tok.Value, nil
 	}
-	c.remember(tok.Value, min(ttl, c.cfg.LocalTTL))
+	c.remember(tok.Value, storing.Add(min(ttl, c.cfg.LocalTTL)))
 	return tok.Value, nil
 }
 
@@ -66,7 +67,7 @@ func (c *Cache) fetchAlone(ctx context.Context, rerr error) (string, error) {
 		}
 		return "", err
 	}
-	c.remember(tok.Value, cacheTTL(tok.ExpiresIn, c.cfg.Margin))
+	c.remember(tok.Value, time.Now().Add(cacheTTL(tok.ExpiresIn, c.cfg.Margin)))
 	return tok.Value, nil
 }
 

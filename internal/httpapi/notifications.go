@@ -64,6 +64,11 @@ func (h *handlers) notify(c *gin.Context) {
 	}
 	if req.SendAt != "" {
 		at, _ := time.Parse(time.RFC3339, req.SendAt) // checked in checkNotify
+		// asynq schedules in whole Unix seconds, truncating: round up so
+		// that the message never goes out before the time asked.
+		if at.Truncate(time.Second) != at {
+			at = at.Truncate(time.Second).Add(time.Second)
+		}
 		p.SendAt = &at
 	}
 	ctx := c.Request.Context()

@@ -29,6 +29,11 @@ func (k Keys) Grants(userID string) string { return k.user(userID) + ":grants" }
 // Sent marks a delivered notification (task id) of the user, holding its msgid.
 func (k Keys) Sent(userID, taskID string) string { return k.user(userID) + ":sent:" + taskID }
 
+// Ambiguous marks a notification (task id) of the user whose earlier attempt
+// ended without knowing whether WeChat delivered it (a timeout, a lost
+// connection): a later 43101 then means "probably delivered".
+func (k Keys) Ambiguous(userID, taskID string) string { return k.user(userID) + ":ambiguous:" + taskID }
+
 // OpenID maps an openid back to the user bound to it.
 func (k Keys) OpenID(openid string) string { return "wxnotify:" + k.appID + ":openid:" + openid }
 

@@ -1,16 +1,13 @@
-package main
+package program
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox/sandboxtest"
@@ -31,42 +28,10 @@ func baseEnv(t *testing.T) map[string]string {
 	}
 }
 
-// start runs the program and returns its base URL and a stop function that
-// waits for run to return.
-func start(t *testing.T, env map[string]string) (string, func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, envFunc(env), pw)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	for lines.Scan() {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "api listening" {
-			go func() { _, _ = io.Copy(io.Discard, pr) }()
-			return "http://" + rec.Addr, func() error {
-				cancel()
-				select {
-				case err := <-done:
-					return err
-				case <-time.After(10 * time.Second):
-					t.Fatal("run did not return after its context ended")
-					return nil
-				}
-			}
-		}
-	}
-	cancel()
-	t.Fatalf("the api never said it was listening; run returned %v", <-done)
-	return "", nil
-}
-
 func TestRunServesAndShutsDown(t *testing.T) {
 	t.Parallel()
-	url, stop := start(t, baseEnv(t))
+	api := launch(t, API, baseEnv(t), "api listening")
+	url := api.addr
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/metrics"} {
 		resp, err := http.Get(url + path)
 		if err != nil || resp.StatusCode != 200 {
@@ -89,7 +54,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if !strings.Contains(string(b), `asynq_tasks_enqueued_total{queue="notifications",state="pending"} 1`) {
 		t.Fatalf("/metrics lacks asynq's queue metrics:\n%s", grep(string(b), "asynq_"))
 	}
-	if err := stop(); err != nil {
+	if err := api.stop(); err != nil {
 		t.Fatalf("run after shutdown: %v", err)
 	}
 }
@@ -124,7 +89,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		for k, v := range tc.change {
 			env[k] = v
 		}
-		err := run(context.Background(), envFunc(env), io.Discard)
+		err := API(context.Background(), envFunc(env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v; want %q", tc.change, err, tc.want)
 		}

@@ -1,0 +1,81 @@
+package delivery
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"wxnotify/internal/wechat"
+)
+
+// Metrics are the worker's Prometheus series.
+type Metrics struct {
+	deliveries   *prometheus.CounterVec
+	wechat       *prometheus.HistogramVec
+	tokenFetches *prometheus.CounterVec
+	limiterWaits prometheus.Counter
+}
+
+// NewMetrics registers the worker's series on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxnotify_deliveries_total",
+			Help: "Notification attempts by template and outcome: delivered, skipped_<reason>, retried_<class>, archived_<class>.",
+		}, []string{"template", "outcome"}),
+		wechat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wxnotify_wechat_call_duration_seconds", Help: "WeChat API call latency by endpoint and errcode (or transport failure).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"endpoint", "errcode"}),
+		tokenFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxnotify_token_fetches_total", Help: "stable_token calls by result (ok, or the failure's reason).",
+		}, []string{"result"}),
+		limiterWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wxnotify_rate_limiter_waits_total", Help: "Times a send waited for the appid's send rate limit.",
+		}),
+	}
+	reg.MustRegister(m.deliveries, m.wechat, m.tokenFetches, m.limiterWaits)
+	return m
+}
+
+// InstrumentedClient is a WeChat client whose token fetches and sends are
+// measured; it serves as the token cache's Fetcher and the Handler's Sender.
+type InstrumentedClient struct {
+	Client  *wechat.Client
+	Metrics *Metrics
+}
+
+// StableToken fetches a token and records the call.
+func (c InstrumentedClient) StableToken(ctx context.Context, force bool) (wechat.Token, error) {
+	start := time.Now()
+	tok, err := c.Client.StableToken(ctx, force)
+	c.observe(wechat.EndpointStableToken, start, err)
+	result := "ok"
+	if err != nil {
+		result = wechat.Classify(err).Reason
+	}
+	c.Metrics.tokenFetches.WithLabelValues(result).Inc()
+	return tok, err
+}
+
+// SendSubscribe sends a message and records the call.
+func (c InstrumentedClient) SendSubscribe(ctx context.Context, token string, msg wechat.Message) (string, error) {
+	start := time.Now()
+	id, err := c.Client.SendSubscribe(ctx, token, msg)
+	c.observe(wechat.EndpointSend, start, err)
+	return id, err
+}
+
+func (c InstrumentedClient) observe(endpoint string, start time.Time, err error) {
+	label := "0"
+	if err != nil {
+		out := wechat.Classify(err)
+		label = out.Reason
+		if out.Code != 0 {
+			label = strconv.Itoa(out.Code)
+		}
+	}
+	c.Metrics.wechat.WithLabelValues(endpoint, label).Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,143 @@
+// Package program holds the bodies of wxnotify's programs, so that the
+// thin mains, the one-process dev stack and the end-to-end tests all run
+// the same code.
+package program
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/config"
+	"wxnotify/internal/httpapi"
+	"wxnotify/internal/identity"
+	"wxnotify/internal/logging"
+	"wxnotify/internal/notification"
+	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/registry"
+	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wechat"
+)
+
+// API is the api program: it serves until ctx ends, then shuts down
+// gracefully. getenv supplies the configuration, stdout receives the logs.
+func API(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.LoadAPI(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.Logging.Level, cfg.Logging.Format)
+	redis.SetLogger(logging.Redis{L: log})
+	log.Info("api starting", "config", cfg)
+
+	reg, err := loadRegistry(cfg, log)
+	if err != nil {
+		return err
+	}
+	target := cfg.Redis.Target()
+	rdb := target.Client()
+	defer rdb.Close()
+	wc, err := wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret.Reveal(), BaseURL: cfg.WeChat.BaseURL, Timeout: cfg.WeChat.Timeout})
+	if err != nil {
+		return err
+	}
+	var verifier httpapi.UserVerifier
+	if cfg.UserJWT.Enabled() {
+		if verifier, err = identity.NewVerifier(cfg.UserJWT); err != nil {
+			return err
+		}
+	}
+
+	prom := prometheus.NewRegistry()
+	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
+
+	deps := httpapi.Deps{
+		Logger: log, Registry: reg, WeChat: wc,
+		Users:    subscriber.New(rdb, cfg.WeChat.AppID, cfg.SessionTTL),
+		Queue:    notification.NewQueue(rdb, cfg.Retention, cfg.MaxRetry),
+		Identity: verifier,
+		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:"+cfg.WeChat.AppID+":login:", cfg.LoginRatePerMinute),
+		APIKeys:  reveal(cfg.APIKeys),
+		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
+		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, StoreTimeout: cfg.Redis.Timeout,
+	}
+	if cfg.AdminUser != "" {
+		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})
+		defer dash.Close()
+		deps.Dashboard, deps.AdminUser, deps.AdminPassword = dash, cfg.AdminUser, cfg.AdminPassword.Reveal()
+	} else {
+		log.Warn("queue dashboard off: set ADMIN_USER and ADMIN_PASSWORD to serve it at " + httpapi.DashboardPath + "/")
+	}
+	router, err := httpapi.New(deps)
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, log, cfg, router)
+}
+
+func loadRegistry(cfg config.API, log *slog.Logger) (*registry.Registry, error) {
+	if cfg.TemplatesFile == "" {
+		log.Warn("TEMPLATES_FILE unset: using the built-in template registry (the WeChat sandbox's template ids)")
+		return registry.Default(), nil
+	}
+	reg, err := registry.LoadFile(cfg.TemplatesFile)
+	if err != nil {
+		return nil, fmt.Errorf("TEMPLATES_FILE: %w", err)
+	}
+	return reg, nil
+}
+
+// serveAPI runs the HTTP server with timeouts against slow clients and shuts
+// it down when ctx ends, letting requests in flight finish.
+func serveAPI(ctx context.Context, log *slog.Logger, cfg config.API, h http.Handler) error {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("api listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("api shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func reveal(keys []config.Secret) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Reveal()
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package program
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/accesstoken"
+	"wxnotify/internal/config"
+	"wxnotify/internal/delivery"
+	"wxnotify/internal/logging"
+	"wxnotify/internal/notification"
+	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/wechat"
+)
+
+// Worker is the worker program: it delivers until ctx ends, then lets sends
+// in flight finish (or requeues them after SHUTDOWN_TIMEOUT).
+func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.LoadWorker(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.Logging.Level, cfg.Logging.Format)
+	redis.SetLogger(logging.Redis{L: log})
+	log.Info("worker starting", "config", cfg)
+
+	rdb := cfg.Redis.Target().Client()
+	defer rdb.Close()
+	wc, err := wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret.Reveal(), BaseURL: cfg.WeChat.BaseURL, Timeout: cfg.WeChat.Timeout})
+	if err != nil {
+		return err
+	}
+	prom := prometheus.NewRegistry()
+	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := delivery.NewMetrics(prom)
+	client := delivery.InstrumentedClient{Client: wc, Metrics: metrics}
+	tokens, err := accesstoken.New(rdb, client, accesstoken.Config{AppID: cfg.WeChat.AppID, Logger: log})
+	if err != nil {
+		return err
+	}
+	handler := delivery.New(delivery.Deps{
+		Redis: rdb, AppID: cfg.WeChat.AppID, Tokens: tokens, Sender: client,
+		Limiter:   ratelimit.PerSecond(rdb, "wxnotify:"+cfg.WeChat.AppID+":send:", cfg.SendRate, cfg.SendRate),
+		Retention: cfg.Retention, Logger: log, Metrics: metrics,
+	})
+	queues, _ := cfg.QueueWeights() // validated by config
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   queues,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           delivery.RetryDelay(cfg.RetryBase, cfg.RetryCap),
+		IsFailure:                delivery.IsFailure,
+		Logger:                   logging.Asynq{L: log},
+		LogLevel:                 asynqLevel(cfg.Logging.Level),
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(notification.TaskType, handler)
+
+	httpSrv, err := listenWorker(cfg.HTTPAddr, log, prom, rdb)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(mux); err != nil {
+		_ = httpSrv.Close()
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+	log.Info("worker running", "queues", queues, "concurrency", cfg.Concurrency)
+	<-ctx.Done()
+
+	log.Info("worker shutting down", "timeout", cfg.ShutdownTimeout.String())
+	srv.Shutdown() // waits for sends in flight; requeues what is left after ShutdownTimeout
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// listenWorker serves /healthz, /readyz and /metrics.
+func listenWorker(addr string, log *slog.Logger, gatherer prometheus.Gatherer, rdb redis.UniversalClient) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":{"code":"unavailable","message":"redis does not answer"}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("WORKER_HTTP_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("worker listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+func asynqLevel(level string) asynq.LogLevel {
+	switch level {
+	case "debug":
+		return asynq.DebugLevel
+	case "warn":
+		return asynq.WarnLevel
+	case "error":
+		return asynq.ErrorLevel
+	}
+	return asynq.InfoLevel
+}
