@@ -1,6 +1,6 @@
 // Package redisconn turns REDIS_URL into the one go-redis client a process
 // shares between its own code and asynq, and into the connection options
-// asynqmon needs (it opens its own pool).
+// asynqmon needs (it opens its own pool): one server, Sentinel or Cluster.
 package redisconn
 
 import (
@@ -13,44 +13,52 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Target is a parsed REDIS_URL.
+// Target is a parsed REDIS_URL: one server, a Sentinel-managed primary, or a Cluster.
 type Target struct {
-	opts *redis.Options
+	single   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
 }
 
-// Parse reads redis://, rediss:// (TLS) and unix:// URLs, e.g.
-// redis://:password@host:6379/0 or unix:///run/redis.sock?db=2. timeout
-// bounds dialling and each command, so that an unreachable Redis fails a
-// request quickly instead of hanging it.
+// Parse reads REDIS_URL:
+//
+//	redis://[user:pass@]host:6379[/db]                one server (rediss:// for TLS)
+//	unix:///run/redis.sock?db=2                       one server on a unix socket
+//	redis-sentinel://[:pass@]s1:26379,s2:26379/master[?db=N&sentinel_password=…]
+//	                                                  a primary found through Sentinel (rediss-sentinel:// for TLS)
+//	redis-cluster://[:pass@]n1:6379,n2:6379          a Redis Cluster (rediss-cluster:// for TLS)
+//
+// timeout bounds dialling and each command, so that an unreachable Redis
+// fails a request quickly instead of hanging it.
 func Parse(rawURL string, timeout time.Duration) (Target, error) {
 	if rawURL == "" {
 		return Target{}, errors.New("empty URL")
 	}
-	scheme, _, _ := strings.Cut(rawURL, "://")
-	switch scheme {
-	case "redis", "rediss", "unix":
-	default:
-		return Target{}, fmt.Errorf("scheme %q: want redis://, rediss:// or unix://", scheme)
-	}
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		// go-redis errors can echo the URL, password included: keep only the reason.
-		return Target{}, fmt.Errorf("not a Redis URL (%s)", redactURLError(err))
-	}
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	opts.DialTimeout = timeout
-	opts.ReadTimeout = timeout
-	opts.WriteTimeout = timeout
-	opts.PoolTimeout = timeout
-	// Callers' context deadlines apply to the socket as well.
-	opts.ContextTimeoutEnabled = true
-	// Fail fast on a Redis that is down: one retry of a command and of a
-	// dial (go-redis's defaults, 3 and 5, hold a request for seconds).
-	opts.MaxRetries = 1
-	opts.DialerRetries = 2
-	return Target{opts: opts}, nil
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	switch scheme {
+	case "redis", "rediss", "unix":
+		opts, err := redis.ParseURL(rawURL)
+		if err != nil {
+			// go-redis errors can echo the URL, password included: keep only the reason.
+			return Target{}, fmt.Errorf("not a Redis URL (%s)", redactURLError(err))
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		// Callers' context deadlines apply to the socket as well.
+		opts.ContextTimeoutEnabled = true
+		// Fail fast on a Redis that is down: one retry of a command and of a
+		// dial (go-redis's defaults, 3 and 5, hold a request for seconds).
+		opts.MaxRetries = 1
+		opts.DialerRetries = 2
+		return Target{single: opts}, nil
+	case "redis-sentinel", "rediss-sentinel":
+		return parseSentinel(rawURL, scheme == "rediss-sentinel", timeout)
+	case "redis-cluster", "rediss-cluster":
+		return parseCluster(rawURL, scheme == "rediss-cluster", timeout)
+	}
+	return Target{}, fmt.Errorf("scheme %q: want redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://", scheme)
 }
 
 func redactURLError(err error) string {
@@ -63,12 +71,33 @@ func redactURLError(err error) string {
 
 // Client opens the process's go-redis client.
 func (t Target) Client() redis.UniversalClient {
-	return redis.NewClient(t.opts)
+	switch {
+	case t.failover != nil:
+		return redis.NewFailoverClient(t.failover)
+	case t.cluster != nil:
+		return redis.NewClusterClient(t.cluster)
+	}
+	return redis.NewClient(t.single)
 }
 
 // AsynqOpt is the same target as asynq connection options, for asynqmon.
 func (t Target) AsynqOpt() asynq.RedisConnOpt {
-	o := t.opts
+	switch {
+	case t.failover != nil:
+		o := t.failover
+		return asynq.RedisFailoverClientOpt{
+			MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, TLSConfig: o.TLSConfig,
+		}
+	case t.cluster != nil:
+		o := t.cluster
+		return asynq.RedisClusterClientOpt{
+			Addrs: o.Addrs, Username: o.Username, Password: o.Password,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, TLSConfig: o.TLSConfig,
+		}
+	}
+	o := t.single
 	return asynq.RedisClientOpt{
 		Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
@@ -78,5 +107,11 @@ func (t Target) AsynqOpt() asynq.RedisConnOpt {
 
 // String describes the target without its password, for logs.
 func (t Target) String() string {
-	return fmt.Sprintf("%s %s db %d", t.opts.Network, t.opts.Addr, t.opts.DB)
+	switch {
+	case t.failover != nil:
+		return fmt.Sprintf("sentinel %s master %s db %d", strings.Join(t.failover.SentinelAddrs, ","), t.failover.MasterName, t.failover.DB)
+	case t.cluster != nil:
+		return "cluster " + strings.Join(t.cluster.Addrs, ",")
+	}
+	return fmt.Sprintf("%s %s db %d", t.single.Network, t.single.Addr, t.single.DB)
 }

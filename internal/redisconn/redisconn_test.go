@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/redisconn"
 )
@@ -51,5 +52,51 @@ func TestAsynqOptMatchesTheClient(t *testing.T) {
 	o, ok := tg.AsynqOpt().(asynq.RedisClientOpt)
 	if !ok || o.Addr != "cache:6380" || o.DB != 4 || o.Username != "u" || o.Password != "p" || o.TLSConfig == nil || o.DialTimeout != 3*time.Second {
 		t.Fatalf("AsynqOpt = %+v", o)
+	}
+}
+
+func TestParseSentinelAndCluster(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url, want string
+		err       bool
+	}{
+		{url: "redis-sentinel://:pw@s1:26379,s2:26379,s3:26379/mymaster?db=2&sentinel_password=sp", want: "sentinel s1:26379,s2:26379,s3:26379 master mymaster db 2"},
+		{url: "rediss-sentinel://s1:26379/primary", want: "sentinel s1:26379 master primary db 0"},
+		{url: "redis-sentinel://s1:26379", want: "no master name", err: true},
+		{url: "redis-sentinel://s1/mymaster", want: `"s1" is not host:port`, err: true},
+		{url: "redis-sentinel://s1:26379/m?db=x", want: `db "x"`, err: true},
+		{url: "redis-cluster://:pw@n1:6379,n2:6379,n3:6379", want: "cluster n1:6379,n2:6379,n3:6379"},
+		{url: "rediss-cluster://user:pw@n1:6380", want: "cluster n1:6380"},
+		{url: "redis-cluster://n1:6379/1", want: "only database 0", err: true},
+	} {
+		tg, err := redisconn.Parse(tc.url, time.Second)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = tg.String()
+		}
+		if (err != nil) != tc.err || !strings.Contains(got, tc.want) {
+			t.Errorf("Parse(%q) = %q; want %q", tc.url, got, tc.want)
+		}
+		if strings.Contains(got, "pw") || strings.Contains(got, "sp") && !tc.err {
+			t.Errorf("Parse(%q) shows a password: %q", tc.url, got)
+		}
+	}
+
+	s, _ := redisconn.Parse("rediss-sentinel://u:pw@s1:26379,s2:26379/mymaster?db=1&sentinel_password=sp", time.Second)
+	if o, ok := s.AsynqOpt().(asynq.RedisFailoverClientOpt); !ok || o.MasterName != "mymaster" || len(o.SentinelAddrs) != 2 || o.Password != "pw" || o.SentinelPassword != "sp" || o.DB != 1 || o.TLSConfig == nil {
+		t.Fatalf("sentinel AsynqOpt = %+v", s.AsynqOpt())
+	}
+	c, _ := redisconn.Parse("redis-cluster://:pw@n1:6379,n2:6379", time.Second)
+	if o, ok := c.AsynqOpt().(asynq.RedisClusterClientOpt); !ok || len(o.Addrs) != 2 || o.Password != "pw" {
+		t.Fatalf("cluster AsynqOpt = %+v", c.AsynqOpt())
+	}
+	if _, ok := c.Client().(*redis.ClusterClient); !ok {
+		t.Fatalf("cluster Client() is %T", c.Client())
+	}
+	if _, ok := s.Client().(*redis.Client); !ok { // a failover client is a *redis.Client
+		t.Fatalf("sentinel Client() is %T", s.Client())
 	}
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func noEnv(string) string { return "" }
+
+// The README's first command: the demo drives the flow and ends with the
+// delivered message's msgid.
+func TestDemoDeliversAndExitsCleanly(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-demo"}, noEnv, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	if !regexp.MustCompile(`"msgid": "\d{16,20}"`).MatchString(out.String()) || !strings.Contains(out.String(), `"thing1": "牛肉面 x2"`) {
+		t.Fatalf("demo output lacks the delivered message:\n%s", out.String())
+	}
+}
+
+// The demo plays the WeChat user, so it needs the sandbox.
+func TestDemoNeedsTheSandbox(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"WECHAT_BASE_URL": "http://127.0.0.1:9"}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-demo"}, func(k string) string { return env[k] }, &out)
+	if err == nil || !strings.Contains(err.Error(), "unset WECHAT_BASE_URL") {
+		t.Fatalf("demo against a real WeChat: %v", err)
+	}
+}
+
+// walkthrough is the bash block between the markers in the README.
+func walkthrough(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)<!-- walkthrough -->\\s*```sh\\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README has no ```sh block after <!-- walkthrough -->")
+	}
+	return string(m[1])
+}
+
+// The README's curl walk-through is the one the dev stack prints, and it
+// works against a running dev stack.
+func TestREADMEWalkthroughAgainstTheDevStack(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"bash", "curl", "sed"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to replay the README (.ci/run installs curl)", tool)
+		}
+	}
+	script := walkthrough(t)
+
+	// Same text as the banner at the default addresses.
+	st := &stack{env: devDefaults, apiURL: "http://127.0.0.1:8080", workerURL: "http://127.0.0.1:9090", sandboxURL: "http://127.0.0.1:8090", redis: "embedded"}
+	var banner bytes.Buffer
+	printBanner(&banner, st)
+	if !strings.Contains(banner.String(), script) {
+		t.Fatalf("the README walk-through differs from what the dev stack prints:\nREADME:\n%s\nbanner:\n%s", script, banner.String())
+	}
+
+	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "WORKER_HTTP_ADDR": "127.0.0.1:0", "SANDBOX_ADDR": "127.0.0.1:0"}
+	live, err := start(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.stop()
+	script = strings.NewReplacer("http://127.0.0.1:8080", live.apiURL, "http://127.0.0.1:8090", live.sandboxURL).Replace(script)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the walk-through failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"state":"completed"`, `"status":"delivered"`, `"thing1":"牛肉面 x2"`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("walk-through output lacks %s:\n%s", want, out)
+		}
+	}
+}

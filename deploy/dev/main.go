@@ -1,0 +1,64 @@
+// Command dev runs all of wxnotify in one process from the same code the
+// real programs use: an embedded Redis (miniredis) unless REDIS_URL is set,
+// the WeChat sandbox unless WECHAT_BASE_URL is set, the API and the worker.
+// It honours the programs' environment variables and fills printed dev
+// values for those unset.
+//
+//	go run ./deploy/dev          # run, print the URLs and a curl walk-through
+//	go run ./deploy/dev -demo    # drive the whole flow once, print the delivered message, exit
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the stack; with -demo it drives the flow once and returns.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	demo := fs.Bool("demo", false, "drive login → accept → notify → delivery once, print the message and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logs := stdout
+	if *demo {
+		// The demo prints its steps; the programs' logs are shown only if it fails.
+		logs = &failureLog{}
+	}
+	st, err := start(ctx, getenv, logs, *demo)
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	if *demo {
+		if err := runDemo(ctx, st, stdout); err != nil {
+			if fl, ok := logs.(*failureLog); ok {
+				fmt.Fprintf(stdout, "\n--- the programs' logs ---\n%s", fl.String())
+			}
+			return err
+		}
+		return nil
+	}
+	printBanner(stdout, st)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-st.failed:
+		return err
+	}
+}
