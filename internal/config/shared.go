@@ -44,15 +44,21 @@ func (w WeChat) validate(p *problems) {
 	p.checkPositive("WECHAT_TIMEOUT", w.Timeout)
 }
 
-// Logging is how a program logs.
+// Logging is how a program logs, and where it may be profiled.
 type Logging struct {
 	Level  string `env:"LOG_LEVEL" envDefault:"info"`
 	Format string `env:"LOG_FORMAT" envDefault:"json"`
+	// PprofAddr, when set, serves net/http/pprof on its own listener (keep
+	// it on localhost: profiles reveal internals).
+	PprofAddr string `env:"PPROF_ADDR"`
 }
 
 func (l Logging) validate(p *problems) {
 	p.checkLogLevel(l.Level)
 	if l.Format != "json" && l.Format != "text" {
 		p.add("LOG_FORMAT", "%q is not json or text", l.Format)
+	}
+	if l.PprofAddr != "" {
+		p.checkAddr("PPROF_ADDR", l.PprofAddr)
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -91,7 +92,7 @@ func (h *handlers) login(c *gin.Context) {
 	if userID == sess.OpenID {
 		logged = wechat.MaskOpenID(userID) // without the business's JWT the user id is the openid
 	}
-	h.Logger.Info("user logged in", "user_id", logged, "openid", wechat.MaskOpenID(sess.OpenID))
+	logWith(c, slog.String("user_id", logged), slog.String("openid", wechat.MaskOpenID(sess.OpenID)))
 	c.JSON(http.StatusOK, loginResponse{SessionToken: token, ExpiresAt: expires, UserID: userID})
 }
 

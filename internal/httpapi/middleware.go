@@ -24,13 +24,29 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 		case status >= 400:
 			level = slog.LevelWarn
 		}
-		log.LogAttrs(c.Request.Context(), level, "http request",
+		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
 			slog.String("route", routeOf(c)),
 			slog.Int("status", status),
 			slog.Duration("latency", time.Since(start)),
-			slog.String("client_ip", c.ClientIP()))
+			slog.String("client_ip", c.ClientIP()),
+		}
+		if extra, ok := c.Get(logAttrsKey); ok {
+			attrs = append(attrs, extra.([]slog.Attr)...)
+		}
+		log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
 	}
+}
+
+const logAttrsKey = "wxnotify.log_attrs"
+
+// logWith adds attributes to the request's one log line, so that a handler
+// says what it did (task id, template) without a second line per request.
+func logWith(c *gin.Context, attrs ...slog.Attr) {
+	if prev, ok := c.Get(logAttrsKey); ok {
+		attrs = append(prev.([]slog.Attr), attrs...)
+	}
+	c.Set(logAttrsKey, attrs)
 }
 
 // recoverPanics turns a panic into a logged 500 with the usual error body.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ func (h *handlers) notify(c *gin.Context) {
 		status, outcome = http.StatusOK, "duplicate"
 	}
 	h.Metrics.enqueues.WithLabelValues(tmpl.Name, outcome).Inc()
-	h.Logger.Info("notification "+outcome, "task_id", res.ID, "template", tmpl.Name, "dedupe_key", p.DedupeKey)
+	logWith(c, slog.String("task_id", res.ID), slog.String("template", tmpl.Name), slog.String("dedupe_key", p.DedupeKey), slog.String("outcome", outcome))
 	c.JSON(status, notifyResponse{ID: res.ID, State: res.State, Duplicate: res.Duplicate})
 }
 

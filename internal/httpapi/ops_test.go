@@ -184,7 +184,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	e.do("POST", "/v1/notifications", bearer(apiKey), req)
 	e.do("POST", "/v1/notifications", "Bearer wrong-key-but-long-enough", req)
 	logs := e.logs.String()
-	if !strings.Contains(logs, "user logged in") {
+	if !strings.Contains(logs, `"route":"/v1/wx/login","status":200`) {
 		t.Fatalf("no login line in the logs: %s", logs)
 	}
 	for name, secret := range map[string]string{"app secret": "s3cr3t-app-secret-never-logged", "API key": apiKey, "wrong key": "wrong-key-but-long-enough", "session token": token, "code": code, "openid": openid} {

@@ -42,6 +42,9 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	redis.SetLogger(logging.Redis{L: log})
 	log.Info("api starting", "config", cfg)
 
+	if err := servePprof(ctx, cfg.Logging.PprofAddr, log); err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
 	reg, err := loadRegistry(cfg, log)
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	redis.SetLogger(logging.Redis{L: log})
 	log.Info("worker starting", "config", cfg)
 
+	if err := servePprof(ctx, cfg.Logging.PprofAddr, log); err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
 	rdb := cfg.Redis.Target().Client()
 	defer rdb.Close()
 	wc, err := wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret.Reveal(), BaseURL: cfg.WeChat.BaseURL, Timeout: cfg.WeChat.Timeout})

@@ -1,0 +1,311 @@
+// Command bench measures wxnotify on this machine in one run, side by side
+// with the floors it cannot beat: asynq alone, and a bare gin handler. It
+// starts its own redis-server (or uses REDIS_URL), the WeChat sandbox, the
+// real api and N real worker processes, and prints a table and one JSON
+// line with every figure.
+//
+//	go run ./deploy/bench           # full run (~2 minutes)
+//	go run ./deploy/bench -quick    # under a minute
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/redistest"
+	"wxnotify/internal/registry"
+	"wxnotify/internal/sandbox"
+)
+
+type options struct {
+	quick       bool
+	n           int
+	workers     int
+	conns       int
+	httpFor     time.Duration
+	latencyFor  time.Duration
+	wechatDelay time.Duration
+	bareGin     string
+	profile     string
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "smaller run, under a minute")
+	flag.IntVar(&o.n, "n", 0, "notifications in the pipeline phase (default 20000; 4000 with -quick)")
+	flag.IntVar(&o.workers, "workers", 4, "worker processes")
+	flag.IntVar(&o.conns, "conns", 32, "concurrent HTTP clients")
+	flag.DurationVar(&o.httpFor, "http-for", 0, "length of each HTTP measurement (default 5s; 2s with -quick)")
+	flag.DurationVar(&o.latencyFor, "latency-for", 0, "length of the latency phase (default 10s; 3s with -quick)")
+	flag.DurationVar(&o.wechatDelay, "wechat-latency", 0, "latency the sandbox adds to each WeChat call")
+	flag.StringVar(&o.profile, "profile", "", "write 5 s CPU profiles of the api and worker 0 taken during the pipeline phase into this directory")
+	flag.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
+	flag.Parse()
+	if o.bareGin != "" {
+		if err := serveBareGin(o.bareGin); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	o.defaults()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func (o *options) defaults() {
+	pick := func(d *time.Duration, full, quick time.Duration) {
+		if *d == 0 {
+			*d = full
+			if o.quick {
+				*d = quick
+			}
+		}
+	}
+	if o.n == 0 {
+		o.n = 20000
+		if o.quick {
+			o.n = 4000
+		}
+	}
+	pick(&o.httpFor, 5*time.Second, 2*time.Second)
+	pick(&o.latencyFor, 10*time.Second, 3*time.Second)
+}
+
+// Figures is every measurement, as the JSON line prints it.
+type Figures struct {
+	Workers             int       `json:"workers"`
+	Notifications       int       `json:"notifications"`
+	FloorTasksPerSec    float64   `json:"floor_tasks_per_s"`
+	PipelinePerSec      float64   `json:"pipeline_per_s"`
+	PipelineRatio       float64   `json:"pipeline_to_floor"`
+	APIReqPerSec        float64   `json:"api_req_per_s"`
+	BareGinReqPerSec    float64   `json:"bare_gin_req_per_s"`
+	APIRatio            float64   `json:"api_to_bare_gin"`
+	LatencyRate         float64   `json:"latency_rate_per_s"`
+	P50ms               float64   `json:"p50_ms"`
+	P95ms               float64   `json:"p95_ms"`
+	P99ms               float64   `json:"p99_ms"`
+	StableTokenCalls    int       `json:"stable_token_calls"`
+	SendsPerDelivered   float64   `json:"sends_per_delivered"`
+	SendsWithoutGrant   int       `json:"sends_without_grant"`
+	APIPeakRSSMiB       float64   `json:"api_peak_rss_mib"`
+	WorkerPeakRSSMiB    float64   `json:"worker_peak_rss_mib_max"`
+	WorkerPeakRSSAllMiB []float64 `json:"worker_peak_rss_mib"`
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "wxnotify-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	step := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+
+	redisURL := os.Getenv("REDIS_URL")
+	if redisURL == "" {
+		srv, err := redistest.Start(redistest.Config{Databases: 2})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		redisURL = srv.URL(0)
+	}
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+
+	appID, secret := "wxbench000000000", "bench-app-secret"
+	sb, err := sandbox.New(sandbox.Config{
+		AppID: appID, AppSecret: secret, Templates: sandbox.DefaultTemplates(), MaxMessages: 10_000_000,
+		Faults: sandbox.Faults{Latency: sandbox.Duration(o.wechatDelay)}, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return err
+	}
+	wechat := httptest.NewServer(sb)
+	defer wechat.Close()
+	tmpl, _ := registry.Default().Lookup("order_arrived")
+
+	step("building the api and worker")
+	bins, err := buildPrograms(dir)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	f := Figures{Workers: o.workers, Notifications: o.n}
+
+	step("floor: asynq alone, %d no-op tasks, %d servers", o.n, o.workers)
+	if f.FloorTasksPerSec, err = floor(ctx, rdb, o.n, o.workers, 50); err != nil {
+		return err
+	}
+
+	key := "bench-order-service-key-0001"
+	env := map[string]string{
+		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
+		"API_KEYS": key, "LOG_LEVEL": "info", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
+	}
+	apiEnv := with(env, "HTTP_ADDR", freeAddr())
+	profiles := map[string]string{} // process → its PPROF_ADDR
+	if o.profile != "" {
+		apiEnv["PPROF_ADDR"], profiles["api"] = freeAddr(), ""
+		profiles["api"] = apiEnv["PPROF_ADDR"]
+	}
+	api, err := startProc(ctx, "api", bins["api"], nil, apiEnv, apiEnv["HTTP_ADDR"], dir)
+	if err != nil {
+		return err
+	}
+	defer api.stop()
+	bareAddr := freeAddr()
+	bare, err := startProc(ctx, "bare-gin", self, []string{"-bare-gin", bareAddr}, nil, bareAddr, dir)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	ins := asynq.NewInspectorFromRedisClient(rdb)
+
+	step("HTTP: POST /v1/notifications vs a bare gin handler, %d clients, %s each", o.conns, o.httpFor)
+	body := func(i int64) []byte { return notifyBody("http-user", fmt.Sprintf("http-%d", i)) }
+	if f.BareGinReqPerSec, err = hammer(ctx, "http://"+bareAddr+"/v1/notifications", key, o.conns, o.httpFor, body); err != nil {
+		return err
+	}
+	waitHTTP := func() error { return nil }
+	if o.profile != "" {
+		waitHTTP = captureProfiles(o.profile, "http", map[string]string{"api": profiles["api"]}, o.httpFor-time.Second)
+	}
+	if f.APIReqPerSec, err = hammer(ctx, "http://"+api.addr+"/v1/notifications", key, o.conns, o.httpFor, body); err != nil {
+		return err
+	}
+	if err := waitHTTP(); err != nil {
+		return err
+	}
+	bare.stop()
+	// The HTTP phase's notifications go to nobody; drop them before the workers start.
+	if _, err := ins.DeleteAllPendingTasks(notification.QueueName); err != nil {
+		return err
+	}
+
+	step("pipeline: %d notifications (90%% to users holding a grant) through %d worker processes", o.n, o.workers)
+	granted := o.n * 9 / 10
+	if err := seedUsers(ctx, rdb, sb, appID, tmpl.TemplateID, "pipe", o.n, granted); err != nil {
+		return err
+	}
+	var workers []*proc
+	for i := range o.workers {
+		wenv := with(env, "WORKER_HTTP_ADDR", freeAddr())
+		if o.profile != "" && i == 0 {
+			wenv["PPROF_ADDR"] = freeAddr()
+			profiles["worker"] = wenv["PPROF_ADDR"]
+		}
+		w, err := startProc(ctx, fmt.Sprintf("worker-%d", i), bins["worker"], nil, wenv, wenv["WORKER_HTTP_ADDR"], dir)
+		if err != nil {
+			return err
+		}
+		defer w.stop()
+		workers = append(workers, w)
+	}
+	wait := func() error { return nil }
+	if o.profile != "" {
+		wait = captureProfiles(o.profile, "pipeline", profiles, 5*time.Second)
+	}
+	if f.PipelinePerSec, err = pipelineRun(ctx, ins, "http://"+api.addr, key, "pipe", o.n, o.conns); err != nil {
+		return err
+	}
+	if err := wait(); err != nil {
+		return err
+	}
+
+	f.LatencyRate = f.PipelinePerSec / 2
+	step("latency: %.0f notifications/s (half the pipeline's capacity) for %s", f.LatencyRate, o.latencyFor)
+	latN := int(f.LatencyRate * o.latencyFor.Seconds())
+	if err := seedUsers(ctx, rdb, sb, appID, tmpl.TemplateID, "lat", latN, latN); err != nil {
+		return err
+	}
+	lat, err := latencyRun(ctx, ins, sb, "http://"+api.addr, key, "lat", f.LatencyRate, o.latencyFor, o.n)
+	if err != nil {
+		return err
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	f.P50ms, f.P95ms, f.P99ms = ms(percentile(lat, .50)), ms(percentile(lat, .95)), ms(percentile(lat, .99))
+
+	calls := sb.Calls()
+	delivered := len(sb.Messages("", ""))
+	f.StableTokenCalls = calls[sandbox.EndpointStableToken].Calls
+	f.SendsPerDelivered = float64(calls[sandbox.EndpointSend].Calls) / float64(max(1, delivered))
+	f.SendsWithoutGrant = calls[sandbox.EndpointSend].Outcomes["43101"]
+	if delivered != granted+latN {
+		return fmt.Errorf("%d messages delivered; want %d", delivered, granted+latN)
+	}
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	f.APIPeakRSSMiB = mib(api.peakRSS())
+	for _, w := range workers {
+		r := mib(w.peakRSS())
+		f.WorkerPeakRSSAllMiB = append(f.WorkerPeakRSSAllMiB, r)
+		f.WorkerPeakRSSMiB = max(f.WorkerPeakRSSMiB, r)
+	}
+	f.PipelineRatio = f.PipelinePerSec / f.FloorTasksPerSec
+	f.APIRatio = f.APIReqPerSec / f.BareGinReqPerSec
+	report(out, f)
+	return nil
+}
+
+func with(env map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for kk, vv := range env {
+		out[kk] = vv
+	}
+	return out
+}
+
+// report prints the table, each figure against its target, and the JSON line.
+func report(out io.Writer, f Figures) {
+	row := func(name, value, target string, ok bool) {
+		mark := "ok"
+		if !ok {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(out, "%-38s %22s   %-24s %s\n", name, value, target, mark)
+	}
+	fmt.Fprintf(out, "%-38s %22s   %-24s\n", "measure", "value", "target")
+	row("floor: asynq alone", fmt.Sprintf("%.0f tasks/s", f.FloorTasksPerSec), "", true)
+	row("pipeline: HTTP → worker → WeChat", fmt.Sprintf("%.0f /s (%.2f×)", f.PipelinePerSec, f.PipelineRatio), "≥ 0.5 × floor", f.PipelineRatio >= 0.5)
+	row("bare gin handler", fmt.Sprintf("%.0f req/s", f.BareGinReqPerSec), "", true)
+	row("POST /v1/notifications", fmt.Sprintf("%.0f req/s (%.2f×)", f.APIReqPerSec, f.APIRatio), "≥ 0.5 × bare gin", f.APIRatio >= 0.5)
+	row(fmt.Sprintf("enqueue→send p50/p95 at %.0f/s", f.LatencyRate), fmt.Sprintf("%.1f / %.1f ms", f.P50ms, f.P95ms), "", true)
+	row("enqueue→send p99", fmt.Sprintf("%.1f ms", f.P99ms), "≤ 25 ms", f.P99ms <= 25)
+	row(fmt.Sprintf("stable_token calls (%d workers)", f.Workers), fmt.Sprint(f.StableTokenCalls), "1 per token lifetime", f.StableTokenCalls == 1)
+	row("sends per delivered message", fmt.Sprintf("%.3f", f.SendsPerDelivered), "1", f.SendsPerDelivered == 1)
+	row("sends to users without a grant", fmt.Sprint(f.SendsWithoutGrant), "0", f.SendsWithoutGrant == 0)
+	row("peak RSS: api", fmt.Sprintf("%.1f MiB", f.APIPeakRSSMiB), "≤ 64 MiB", f.APIPeakRSSMiB <= 64)
+	row("peak RSS: largest worker", fmt.Sprintf("%.1f MiB", f.WorkerPeakRSSMiB), "≤ 64 MiB", f.WorkerPeakRSSMiB <= 64)
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(f)
+	fmt.Fprint(out, b.String())
+}

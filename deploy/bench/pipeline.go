@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/sandbox"
+	"wxnotify/internal/subscriber"
+)
+
+// users seeds count users "<prefix>-<i>" bound to openids "o-<prefix>-<i>";
+// the first `granted` of them hold one grant for the template, at WeChat
+// (sandbox) and in wxnotify's state, as if they had tapped accept.
+func seedUsers(ctx context.Context, rdb redis.UniversalClient, sb *sandbox.Sandbox, appID, tmpl, prefix string, count, granted int) error {
+	keys := subscriber.NewKeys(appID)
+	for start := 0; start < count; start += 1000 {
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < min(start+1000, count); i++ {
+				user, openid := fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("o-%s-%d", prefix, i)
+				p.HSet(ctx, keys.Binding(user), "openid", openid, "bound_at", time.Now().UTC().Format(time.RFC3339))
+				if i < granted {
+					p.HSet(ctx, keys.Grants(user), tmpl, 1)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("seed users: %w", err)
+		}
+	}
+	for i := range granted {
+		if _, err := sb.Subscribe(fmt.Sprintf("o-%s-%d", prefix, i), tmpl, sandbox.Accept, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func notifyBody(user, dedupe string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"template": "order_arrived", "user_id": user, "dedupe_key": dedupe,
+		"data": map[string]any{"item_name": "牛肉面 x2", "order_id": "TX20261124001", "arrived_at": "2026-11-24T15:01:00+08:00", "pickup_location": "3号楼前台"},
+	})
+	return b
+}
+
+// post sends one notification and fails on anything but 202.
+func post(ctx context.Context, client *http.Client, api, key string, body []byte) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", api+"/v1/notifications", bytesReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body) // drained, so the connection is reused
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("POST /v1/notifications answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// drain waits until the notification queue holds only finished tasks, n of them.
+func drain(ctx context.Context, ins *asynq.Inspector, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		q, err := ins.GetQueueInfo(notification.QueueName)
+		if err == nil && q.Completed+q.Archived >= n && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
+			if q.Archived > 0 {
+				return fmt.Errorf("%d notifications archived", q.Archived)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("queue not drained after %s: %+v", limit, q)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// pipelineRun posts n notifications (to users seeded under prefix) from
+// conns goroutines and returns notifications/s from the first post to the
+// last one finished.
+func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix string, n, conns int) (float64, error) {
+	client := loadClient(conns)
+	jobs := make(chan int)
+	errs := make(chan error, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conns {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := post(ctx, client, api, key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+	}
+	if err := drain(ctx, ins, n, 5*time.Minute); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// latencyRun posts at rate per second for d to users seeded under prefix
+// and returns enqueue-to-send latencies: from the task's created_at (set by
+// the api just before enqueueing) to the sandbox receiving the send.
+func latencyRun(ctx context.Context, ins *asynq.Inspector, sb *sandbox.Sandbox, api, key, prefix string, rate float64, d time.Duration, done int) ([]time.Duration, error) {
+	client := loadClient(64)
+	n := int(rate * d.Seconds())
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		<-tick.C
+		wg.Go(func() {
+			if err := post(ctx, client, api, key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+	if err := drain(ctx, ins, done+n, time.Minute); err != nil {
+		return nil, err
+	}
+	sent := map[string]time.Time{}
+	for _, m := range sb.Messages("", "") {
+		sent[m.OpenID] = m.SentAt
+	}
+	var lat []time.Duration
+	for page := 1; ; page++ {
+		tasks, err := ins.ListCompletedTasks(notification.QueueName, asynq.PageSize(1000), asynq.Page(page))
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tasks {
+			p, err := notification.Decode(t.Payload)
+			if err != nil || len(p.UserID) <= len(prefix) || p.UserID[:len(prefix)] != prefix {
+				continue
+			}
+			if at, ok := sent["o-"+p.UserID]; ok {
+				lat = append(lat, at.Sub(p.CreatedAt))
+			}
+		}
+		if len(tasks) < 1000 {
+			break
+		}
+	}
+	if len(lat) != n {
+		return nil, fmt.Errorf("latency: %d of %d notifications matched to a send", len(lat), n)
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

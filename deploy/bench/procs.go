@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// buildPrograms compiles the real api and worker into dir.
+func buildPrograms(dir string) (map[string]string, error) {
+	bins := map[string]string{}
+	for _, name := range []string{"api", "worker"} {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", out, "./"+name)
+		cmd.Dir = moduleRoot()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build ./%s: %v\n%s", name, err, b)
+		}
+		bins[name] = out
+	}
+	return bins, nil
+}
+
+// moduleRoot is the repository root (where go.mod is), from the working directory up.
+func moduleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return dir
+}
+
+// proc is a child process of the benchmark.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+}
+
+// startProc runs bin with env (and the benchmark's PATH) and waits for
+// its /healthz on addr.
+func startProc(ctx context.Context, name, bin string, args []string, env map[string]string, addr string, logDir string) (*proc, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logFile, err := os.Create(filepath.Join(logDir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, addr: addr}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not answer /healthz on %s within 20s (log: %s)", name, addr, logFile.Name())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// peakRSS is the process's peak resident set (VmHWM) in bytes.
+func (p *proc) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// stop sends SIGTERM and waits.
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// freeAddr picks a free loopback port.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// captureProfiles starts CPU profiles of the given processes (name → pprof
+// address) and returns a function that waits for them to be written to dir.
+func captureProfiles(dir, phase string, procs map[string]string, d time.Duration) func() error {
+	errs := make(chan error, len(procs))
+	for name, addr := range procs {
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(filepath.Join(dir, phase+"-"+name+".cpu.pprof"))
+			if err == nil {
+				_, err = io.Copy(f, resp.Body)
+				f.Close()
+			}
+			errs <- err
+		}()
+	}
+	return func() error {
+		for range procs {
+			if err := <-errs; err != nil {
+				return fmt.Errorf("profile: %w", err)
+			}
+		}
+		return nil
+	}
+}
