@@ -95,6 +95,7 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 		env["WECHAT_BASE_URL"], st.sandboxURL, st.sandbox = url, url, sb
 	}
 
+	logs = &lockedWriter{w: logs} // two programs write to it at once
 	apiLog, workerLog := newAddrWatch(logs, "api listening"), newAddrWatch(logs, "worker running")
 	getenvOf := func(k string) string { return env[k] }
 	wg.Go(func() { st.watch("api", program.API(ctx, getenvOf, apiLog)) })
@@ -232,4 +233,16 @@ func (f *failureLog) String() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.buf.String()
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

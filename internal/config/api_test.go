@@ -131,3 +131,15 @@ func ecKey(t *testing.T) string {
 	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
+
+func TestProductionWeChatNeedsTheRegistryWhateverTheURLForm(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"https://api.weixin.qq.com", "https://api.weixin.qq.com/", "https://API.weixin.qq.com", "https://sh.api.weixin.qq.com"} {
+		if _, err := config.LoadAPI(with(map[string]string{"WECHAT_BASE_URL": u})); err == nil || !strings.Contains(err.Error(), "TEMPLATES_FILE") {
+			t.Errorf("WECHAT_BASE_URL %s without TEMPLATES_FILE: %v", u, err)
+		}
+	}
+	if _, err := config.LoadAPI(with(map[string]string{"WECHAT_BASE_URL": "http://wechat-sandbox:8090"})); err != nil {
+		t.Errorf("sandbox URL: %v", err)
+	}
+}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net/url"
+	"strings"
 	"time"
 
 	"wxnotify/internal/redisconn"
@@ -33,8 +35,16 @@ type WeChat struct {
 	Timeout   time.Duration `env:"WECHAT_TIMEOUT" envDefault:"5s"`
 }
 
-// Production reports whether BaseURL is WeChat itself rather than a sandbox.
-func (w WeChat) Production() bool { return w.BaseURL == "https://api.weixin.qq.com" }
+// Production reports whether BaseURL is WeChat itself rather than a sandbox:
+// any weixin.qq.com host, whatever the path or a trailing slash.
+func (w WeChat) Production() bool {
+	u, err := url.Parse(w.BaseURL)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "weixin.qq.com" || strings.HasSuffix(h, ".weixin.qq.com")
+}
 
 func (w WeChat) validate(p *problems) {
 	if w.AppID == "" || len(w.AppID) > 64 {

@@ -23,6 +23,8 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 			level = slog.LevelError
 		case status >= 400:
 			level = slog.LevelWarn
+		case quietRoutes[c.FullPath()]:
+			level = slog.LevelDebug // probes and scrapes every few seconds
 		}
 		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
@@ -39,6 +41,9 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 }
 
 const logAttrsKey = "wxnotify.log_attrs"
+
+// quietRoutes are polled by machines; their successes are logged at debug.
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // logWith adds attributes to the request's one log line, so that a handler
 // says what it did (task id, template) without a second line per request.
