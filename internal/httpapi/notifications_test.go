@@ -2,12 +2,14 @@ package httpapi_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"wxnotify/internal/logging"
 	"wxnotify/internal/notification"
 )
 
@@ -176,7 +178,7 @@ func TestNotificationStatus(t *testing.T) {
 	}
 
 	// A stand-in worker delivers it and records the result.
-	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: quiet{}})
+	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(notification.TaskType, func(_ context.Context, task *asynq.Task) error {
 		_, err := task.ResultWriter().Write([]byte(`{"status":"delivered","msgid":"1988810812324364291"}`))
@@ -196,11 +198,3 @@ func TestNotificationStatus(t *testing.T) {
 		t.Fatalf("completed status: %s", st.raw)
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Debug(...any) {}
-func (quiet) Info(...any)  {}
-func (quiet) Warn(...any)  {}
-func (quiet) Error(...any) {}
-func (quiet) Fatal(...any) {}

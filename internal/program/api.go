@@ -18,17 +18,14 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/config"
 	"wxnotify/internal/httpapi"
 	"wxnotify/internal/identity"
-	"wxnotify/internal/logging"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/ratelimit"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
-	"wxnotify/internal/wechat"
 )
 
 // API is the api program: it serves until ctx ends, then shuts down
@@ -38,12 +35,9 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.Logging.Level, cfg.Logging.Format)
-	redis.SetLogger(logging.Redis{L: log})
-	log.Info("api starting", "config", cfg)
-
-	if err := servePprof(ctx, cfg.Logging.PprofAddr, log); err != nil {
-		return fmt.Errorf("PPROF_ADDR: %w", err)
+	log, err := begin(ctx, "api", cfg.Logging, cfg, stdout)
+	if err != nil {
+		return err
 	}
 	reg, err := loadRegistry(cfg, log)
 	if err != nil {
@@ -52,7 +46,7 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	target := cfg.Redis.Target()
 	rdb := target.Client()
 	defer rdb.Close()
-	wc, err := wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret.Reveal(), BaseURL: cfg.WeChat.BaseURL, Timeout: cfg.WeChat.Timeout})
+	wc, err := wechatClient(cfg.WeChat)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"wxnotify/internal/logging"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/ratelimit"
-	"wxnotify/internal/wechat"
 )
 
 // Worker is the worker program: it delivers until ctx ends, then lets sends
@@ -32,16 +31,13 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.Logging.Level, cfg.Logging.Format)
-	redis.SetLogger(logging.Redis{L: log})
-	log.Info("worker starting", "config", cfg)
-
-	if err := servePprof(ctx, cfg.Logging.PprofAddr, log); err != nil {
-		return fmt.Errorf("PPROF_ADDR: %w", err)
+	log, err := begin(ctx, "worker", cfg.Logging, cfg, stdout)
+	if err != nil {
+		return err
 	}
 	rdb := cfg.Redis.Target().Client()
 	defer rdb.Close()
-	wc, err := wechat.New(wechat.Config{AppID: cfg.WeChat.AppID, AppSecret: cfg.WeChat.AppSecret.Reveal(), BaseURL: cfg.WeChat.BaseURL, Timeout: cfg.WeChat.Timeout})
+	wc, err := wechatClient(cfg.WeChat)
 	if err != nil {
 		return err
 	}

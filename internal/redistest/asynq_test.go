@@ -2,11 +2,13 @@ package redistest_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"wxnotify/internal/logging"
 	"wxnotify/internal/redistest"
 )
 
@@ -25,7 +27,7 @@ func TestAsynqRunsOnALentDatabase(t *testing.T) {
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       1,
 		TaskCheckInterval: 10 * time.Millisecond,
-		Logger:            quiet{},
+		Logger:            logging.Asynq{L: slog.New(slog.DiscardHandler)},
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("ping", func(_ context.Context, task *asynq.Task) error {
@@ -45,11 +47,3 @@ func TestAsynqRunsOnALentDatabase(t *testing.T) {
 		t.Fatalf("asynq did not process the task on database %d", db.Index)
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Debug(...any) {}
-func (quiet) Info(...any)  {}
-func (quiet) Warn(...any)  {}
-func (quiet) Error(...any) {}
-func (quiet) Fatal(...any) {}
