@@ -156,10 +156,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	f := Figures{Workers: o.workers, Notifications: o.n}
 
 	step("floor: asynq alone, %d no-op tasks, %d servers", o.n, o.workers)
@@ -184,7 +180,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer api.stop()
 	bareAddr := freeAddr()
-	bare, err := startProc(ctx, "bare-gin", self, []string{"-bare-gin", bareAddr}, nil, bareAddr, dir)
+	bare, err := startProc(ctx, "bare-gin", bins["bench"], []string{"-bare-gin", bareAddr}, nil, bareAddr, dir)
 	if err != nil {
 		return err
 	}

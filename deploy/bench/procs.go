@@ -15,12 +15,13 @@ import (
 	"time"
 )
 
-// buildPrograms compiles the real api and worker into dir.
+// buildPrograms compiles the real api and worker into dir, and the bench
+// itself for its bare gin mode.
 func buildPrograms(dir string) (map[string]string, error) {
 	bins := map[string]string{}
-	for _, name := range []string{"api", "worker"} {
+	for name, pkg := range map[string]string{"api": "./api", "worker": "./worker", "bench": "./deploy/bench"} {
 		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", out, "./"+name)
+		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = moduleRoot()
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build ./%s: %v\n%s", name, err, b)

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A tiny run of the whole benchmark: the tool keeps working, and the
+// figures that are about correctness, not speed, hold. Speed is printed by
+// the real run, never asserted in a test.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the programs and runs them as processes")
+	}
+	var out bytes.Buffer
+	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second}
+	if err := run(context.Background(), o, &out); err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var f Figures
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &f); err != nil {
+		t.Fatalf("last line is not the JSON figures: %v\n%s", err, out.String())
+	}
+	if f.StableTokenCalls != 1 || f.SendsPerDelivered != 1 || f.SendsWithoutGrant != 0 || f.PipelinePerSec <= 0 || f.APIPeakRSSMiB <= 0 {
+		t.Fatalf("figures %+v", f)
+	}
+}
