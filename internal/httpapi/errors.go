@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -33,11 +36,13 @@ func unavailable(c *gin.Context, code, message string, retryAfter time.Duration)
 	fail(c, http.StatusServiceUnavailable, code, message, "")
 }
 
-// decodeJSON reads the body into v strictly: one JSON value, no unknown
-// fields, numbers kept exact. On failure it answers 400 (or 413) naming what
-// is wrong and returns false.
+// decodeJSON reads the body into v strictly: one JSON object and nothing
+// after it, valid UTF-8, field names exactly as documented (encoding/json
+// alone would match them case-insensitively and let a duplicate win
+// silently), no unknown fields, numbers kept exact. On failure it answers
+// 400 (or 413) naming what is wrong and returns false.
 func decodeJSON(c *gin.Context, v any) bool {
-	body, ok := readBody(c)
+	body, ok := readJSONObject(c)
 	if !ok {
 		return false
 	}
@@ -48,11 +53,84 @@ func decodeJSON(c *gin.Context, v any) bool {
 		badJSON(c, err)
 		return false
 	}
-	if dec.More() {
-		fail(c, http.StatusBadRequest, "invalid_json", "body holds more than one JSON value", "")
-		return false
+	fields := jsonFields(reflect.TypeOf(v).Elem())
+	for _, k := range topLevelKeys(body) {
+		if !fields[k] {
+			fail(c, http.StatusBadRequest, "unknown_field", fmt.Sprintf("%s is not a field of this request (names are case-sensitive)", k), k)
+			return false
+		}
 	}
 	return true
+}
+
+// readJSONObject reads the body and checks that it is one JSON object, in
+// valid UTF-8, with no key twice and nothing after it.
+func readJSONObject(c *gin.Context) ([]byte, bool) {
+	body, ok := readBody(c)
+	if !ok {
+		return nil, false
+	}
+	if !utf8.Valid(body) {
+		fail(c, http.StatusBadRequest, "invalid_json", "body is not valid UTF-8", "")
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		badJSON(c, err)
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		fail(c, http.StatusBadRequest, "invalid_json", "body has more after the JSON object", "")
+		return nil, false
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		fail(c, http.StatusBadRequest, "invalid_json", "body must be a JSON object", "")
+		return nil, false
+	}
+	seen := map[string]bool{}
+	for _, k := range topLevelKeys(raw) {
+		if seen[k] {
+			fail(c, http.StatusBadRequest, "duplicate_field", k+" appears twice", k)
+			return nil, false
+		}
+		seen[k] = true
+	}
+	return body, true
+}
+
+// topLevelKeys lists the keys of a JSON object already known to be valid.
+func topLevelKeys(obj []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		k, _ := t.(string)
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return keys
+		}
+	}
+	return keys
+}
+
+// jsonFields are the JSON names of a struct's fields.
+func jsonFields(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // readBody reads the whole body, answering 413 past the size cap and 400

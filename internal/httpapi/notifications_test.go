@@ -111,7 +111,13 @@ func TestNotifyValidation(t *testing.T) {
 		{"not json", "{x", "invalid_json", "", "not valid JSON"},
 		{"truncated", `{"template":`, "invalid_json", "", "truncated"},
 		{"array", "[]", "invalid_json", "", "JSON object"},
-		{"two values", `{"template":"order_arrived"} {}`, "invalid_json", "", "more than one"},
+		{"two values", `{"template":"order_arrived"} {}`, "invalid_json", "", "more after the JSON object"},
+		{"stray bracket after", `{"template":"order_arrived"}]`, "invalid_json", "", "more after the JSON object"},
+		{"stray brace after", `{"template":"order_arrived"}}`, "invalid_json", "", "more after the JSON object"},
+		{"null", `null`, "invalid_json", "", "JSON object"},
+		{"invalid UTF-8", "{\"template\":\"order_arrived\",\"user_id\":\"\x89u\"}", "invalid_json", "", "UTF-8"},
+		{"other case", edit(func(m map[string]any) { m["TEMPLATE"] = m["template"]; delete(m, "template") }), "unknown_field", "TEMPLATE", "case-sensitive"},
+		{"duplicate key", `{"template":"order_arrived","template":"transit_reminder"}`, "duplicate_field", "template", "twice"},
 	} {
 		r := e.do("POST", "/v1/notifications", bearer(apiKey), tc.body)
 		if r.status != 400 || r.errCode() != tc.code || r.errField() != tc.field || !strings.Contains(str(r.body, "error", "message"), tc.message) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -33,12 +32,12 @@ const subscribeOK = "requestSubscribeMessage:ok"
 // subscribe is POST /v1/subscriptions: the wx.requestSubscribeMessage
 // success object, exactly as the mini program got it.
 func (h *handlers) subscribe(c *gin.Context) {
-	body, ok := readBody(c)
+	body, ok := readJSONObject(c)
 	if !ok {
 		return
 	}
 	var raw map[string]json.RawMessage
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&raw); err != nil || raw == nil {
+	if err := json.Unmarshal(body, &raw); err != nil {
 		fail(c, http.StatusBadRequest, "invalid_json", `body must be the object wx.requestSubscribeMessage returned, e.g. {"<tmplId>":"accept","errMsg":"requestSubscribeMessage:ok"}`, "")
 		return
 	}
@@ -48,6 +47,7 @@ func (h *handlers) subscribe(c *gin.Context) {
 		return
 	}
 	delete(raw, "errMsg")
+	delete(raw, "errCode") // some clients report errCode 0 beside errMsg on success
 	if len(raw) == 0 || len(raw) > 20 {
 		fail(c, http.StatusBadRequest, "invalid_field", fmt.Sprintf("%d template results; want 1 to 20", len(raw)), "")
 		return

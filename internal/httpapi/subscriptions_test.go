@@ -73,6 +73,9 @@ func TestSubscriptionsRefusals(t *testing.T) {
 		{map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:fail cancel"}, "invalid_field", "errMsg"},
 		{map[string]string{"errMsg": "requestSubscribeMessage:ok"}, "invalid_field", ""},
 		{"[]", "invalid_json", ""},
+		{`{"` + orderTmpl + `":"accept","errMsg":"requestSubscribeMessage:ok"} trailing`, "invalid_json", ""},
+		{`{"` + orderTmpl + `":"accept","errMsg":"requestSubscribeMessage:ok"}]`, "invalid_json", ""},
+		{`{"` + orderTmpl + `":"accept","errMsg":"requestSubscribeMessage:fail","errMsg":"requestSubscribeMessage:ok"}`, "duplicate_field", "errMsg"},
 		{"null", "invalid_json", ""},
 	} {
 		r := e.do("POST", "/v1/subscriptions", bearer(token), tc.body)
@@ -100,5 +103,17 @@ func TestOneUserCannotTouchAnothersGrants(t *testing.T) {
 	e.do("POST", "/v1/subscriptions", bearer(bob), map[string]string{orderTmpl: "reject", "errMsg": "requestSubscribeMessage:ok"})
 	if r := e.do("GET", "/v1/subscriptions", bearer(alice), nil); grantOf(t, r, "order_arrived") != float64(1) {
 		t.Fatalf("alice's grants after bob's reject: %s", r.raw)
+	}
+}
+
+// Some clients put errCode 0 beside errMsg on success: it is not a template id.
+func TestSubscriptionsTolerateErrCode(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	token, _ := e.login("")
+	r := e.do("POST", "/v1/subscriptions", bearer(token), map[string]any{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok", "errCode": 0})
+	e.want(r, 200, "")
+	if grantOf(t, r, "order_arrived") != float64(1) {
+		t.Fatalf("grants %s", r.raw)
 	}
 }
