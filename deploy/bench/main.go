@@ -92,24 +92,27 @@ func (o *options) defaults() {
 
 // Figures is every measurement, as the JSON line prints it.
 type Figures struct {
-	Workers             int       `json:"workers"`
-	Notifications       int       `json:"notifications"`
-	FloorTasksPerSec    float64   `json:"floor_tasks_per_s"`
-	PipelinePerSec      float64   `json:"pipeline_per_s"`
-	PipelineRatio       float64   `json:"pipeline_to_floor"`
-	APIReqPerSec        float64   `json:"api_req_per_s"`
-	BareGinReqPerSec    float64   `json:"bare_gin_req_per_s"`
-	APIRatio            float64   `json:"api_to_bare_gin"`
-	LatencyRate         float64   `json:"latency_rate_per_s"`
-	P50ms               float64   `json:"p50_ms"`
-	P95ms               float64   `json:"p95_ms"`
-	P99ms               float64   `json:"p99_ms"`
-	StableTokenCalls    int       `json:"stable_token_calls"`
-	SendsPerDelivered   float64   `json:"sends_per_delivered"`
-	SendsWithoutGrant   int       `json:"sends_without_grant"`
-	APIPeakRSSMiB       float64   `json:"api_peak_rss_mib"`
-	WorkerPeakRSSMiB    float64   `json:"worker_peak_rss_mib_max"`
-	WorkerPeakRSSAllMiB []float64 `json:"worker_peak_rss_mib"`
+	Workers          int     `json:"workers"`
+	Notifications    int     `json:"notifications"`
+	FloorTasksPerSec float64 `json:"floor_tasks_per_s"`
+	PipelinePerSec   float64 `json:"pipeline_per_s"`
+	PipelineRatio    float64 `json:"pipeline_to_floor"`
+	IngestPerSec     float64 `json:"pipeline_ingest_per_s"`
+	// CPU seconds each party used per 1,000 pipeline notifications.
+	CPUPer1k            map[string]float64 `json:"pipeline_cpu_s_per_1k"`
+	APIReqPerSec        float64            `json:"api_req_per_s"`
+	BareGinReqPerSec    float64            `json:"bare_gin_req_per_s"`
+	APIRatio            float64            `json:"api_to_bare_gin"`
+	LatencyRate         float64            `json:"latency_rate_per_s"`
+	P50ms               float64            `json:"p50_ms"`
+	P95ms               float64            `json:"p95_ms"`
+	P99ms               float64            `json:"p99_ms"`
+	StableTokenCalls    int                `json:"stable_token_calls"`
+	SendsPerDelivered   float64            `json:"sends_per_delivered"`
+	SendsWithoutGrant   int                `json:"sends_without_grant"`
+	APIPeakRSSMiB       float64            `json:"api_peak_rss_mib"`
+	WorkerPeakRSSMiB    float64            `json:"worker_peak_rss_mib_max"`
+	WorkerPeakRSSAllMiB []float64          `json:"worker_peak_rss_mib"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -231,8 +234,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.profile != "" {
 		wait = captureProfiles(o.profile, "pipeline", profiles, 5*time.Second)
 	}
-	if f.PipelinePerSec, err = pipelineRun(ctx, ins, "http://"+api.addr, key, "pipe", o.n, o.conns); err != nil {
+	cpu0 := cpuSeconds(ctx, rdb, api, workers)
+	if f.PipelinePerSec, f.IngestPerSec, err = pipelineRun(ctx, ins, "http://"+api.addr, key, "pipe", o.n, o.conns); err != nil {
 		return err
+	}
+	f.CPUPer1k = map[string]float64{}
+	for who, s := range cpuSeconds(ctx, rdb, api, workers) {
+		f.CPUPer1k[who] = (s - cpu0[who]) * 1000 / float64(o.n)
 	}
 	if err := wait(); err != nil {
 		return err
@@ -292,6 +300,9 @@ func report(out io.Writer, f Figures) {
 	fmt.Fprintf(out, "%-38s %22s   %-24s\n", "measure", "value", "target")
 	row("floor: asynq alone", fmt.Sprintf("%.0f tasks/s", f.FloorTasksPerSec), "", true)
 	row("pipeline: HTTP → worker → WeChat", fmt.Sprintf("%.0f /s (%.2f×)", f.PipelinePerSec, f.PipelineRatio), "≥ 0.5 × floor", f.PipelineRatio >= 0.5)
+	row("  of which: posts accepted", fmt.Sprintf("%.0f /s", f.IngestPerSec), "", true)
+	row("  CPU ms per notification", fmt.Sprintf("api %.3f workers %.3f", f.CPUPer1k["api"], f.CPUPer1k["workers"]), "", true)
+	row("", fmt.Sprintf("redis %.3f bench %.3f", f.CPUPer1k["redis"], f.CPUPer1k["bench"]), "(bench: sandbox+load)", true)
 	row("bare gin handler", fmt.Sprintf("%.0f req/s", f.BareGinReqPerSec), "", true)
 	row("POST /v1/notifications", fmt.Sprintf("%.0f req/s (%.2f×)", f.APIReqPerSec, f.APIRatio), "≥ 0.5 × bare gin", f.APIRatio >= 0.5)
 	row(fmt.Sprintf("enqueue→send p50/p95 at %.0f/s", f.LatencyRate), fmt.Sprintf("%.1f / %.1f ms", f.P50ms, f.P95ms), "", true)

@@ -95,8 +95,8 @@ func drain(ctx context.Context, ins *asynq.Inspector, n int, limit time.Duration
 
 // pipelineRun posts n notifications (to users seeded under prefix) from
 // conns goroutines and returns notifications/s from the first post to the
-// last one finished.
-func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix string, n, conns int) (float64, error) {
+// last one finished, and the rate at which the posts alone were accepted.
+func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix string, n, conns int) (float64, float64, error) {
 	client := loadClient(conns)
 	jobs := make(chan int)
 	errs := make(chan error, conns)
@@ -117,15 +117,16 @@ func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix str
 	}
 	close(jobs)
 	wg.Wait()
+	ingest := float64(n) / time.Since(start).Seconds()
 	select {
 	case err := <-errs:
-		return 0, err
+		return 0, 0, err
 	default:
 	}
 	if err := drain(ctx, ins, n, 5*time.Minute); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), ingest, nil
 }
 
 // latencyRun posts at rate per second for d to users seeded under prefix

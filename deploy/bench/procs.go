@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"net"
 	"net/http"
@@ -147,4 +148,35 @@ func captureProfiles(dir, phase string, procs map[string]string, d time.Duration
 		}
 		return nil
 	}
+}
+
+// cpuSeconds reads the CPU time used so far by Redis, the api, the workers
+// together, and this process (the sandbox and the load generator).
+func cpuSeconds(ctx context.Context, rdb *redis.Client, api *proc, workers []*proc) map[string]float64 {
+	out := map[string]float64{"api": procCPU(api.cmd.Process.Pid), "bench": procCPU(os.Getpid())}
+	for _, w := range workers {
+		out["workers"] += procCPU(w.cmd.Process.Pid)
+	}
+	info, _ := rdb.Info(ctx, "cpu").Result()
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			out["redis"] += f
+		}
+	}
+	return out
+}
+
+// procCPU is a process's user+system CPU seconds from /proc/<pid>/stat.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start after ") ".
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // clock ticks; 100 Hz on Linux
 }

@@ -168,7 +168,7 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error
 		}
 	}
 	if err == nil {
-		return h.delivered(ctx, a, msgid)
+		return h.delivered(ctx, a, msgid, wasAmbiguous)
 	}
 	out := wechat.Classify(err)
 	if out.Class == wechat.NoGrant {
@@ -179,12 +179,18 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error
 
 // delivered records the sent marker right after WeChat's success: a crash
 // before it is the one window in which a redelivery could send twice.
-func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string) error {
-	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
-		p.Del(ctx, h.keys.Ambiguous(a.userID, a.id))
-		return nil
-	})
+func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string, wasAmbiguous bool) error {
+	var err error
+	if wasAmbiguous {
+		_, err = h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
+			p.Del(ctx, h.keys.Ambiguous(a.userID, a.id))
+			return nil
+		})
+	} else {
+		// The common case: one command, no pipeline.
+		err = h.rdb.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention).Err()
+	}
 	if err != nil {
 		// Delivered all the same: the result below still records it.
 		h.log.Error("sent marker not written", slog.String("task_id", a.id), slog.Any("error", err))

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,20 +43,53 @@ func unavailable(c *gin.Context, code, message string, retryAfter time.Duration)
 // silently), no unknown fields, numbers kept exact. On failure it answers
 // 400 (or 413) naming what is wrong and returns false.
 func decodeJSON(c *gin.Context, v any) bool {
-	body, ok := readJSONObject(c)
+	t := reflect.TypeOf(v).Elem()
+	fields, ok := fieldCache.Load(t)
+	if !ok {
+		fields, _ = fieldCache.LoadOrStore(t, jsonFields(t))
+	}
+	return decodeObject(c, v, fields.(map[string]bool))
+}
+
+// fieldCache holds jsonFields per request type.
+var fieldCache sync.Map
+
+// decodeObject decodes the body, which must be one JSON object, into v;
+// with fields set, every key must be one of them, exactly.
+func decodeObject(c *gin.Context, v any, fields map[string]bool) bool {
+	body, ok := readBody(c)
 	if !ok {
 		return false
 	}
+	if !utf8.Valid(body) {
+		fail(c, http.StatusBadRequest, "invalid_json", "body is not valid UTF-8", "")
+		return false
+	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		fail(c, http.StatusBadRequest, "invalid_json", "body must be a JSON object", "")
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if fields != nil {
+		dec.DisallowUnknownFields()
+	}
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		badJSON(c, err)
 		return false
 	}
-	fields := jsonFields(reflect.TypeOf(v).Elem())
+	if _, err := dec.Token(); err != io.EOF {
+		fail(c, http.StatusBadRequest, "invalid_json", "body has more after the JSON object", "")
+		return false
+	}
+	seen := make(map[string]bool, 8)
 	for _, k := range topLevelKeys(body) {
-		if !fields[k] {
+		if seen[k] {
+			fail(c, http.StatusBadRequest, "duplicate_field", k+" appears twice", k)
+			return false
+		}
+		seen[k] = true
+		if fields != nil && !fields[k] {
 			fail(c, http.StatusBadRequest, "unknown_field", fmt.Sprintf("%s is not a field of this request (names are case-sensitive)", k), k)
 			return false
 		}
@@ -63,62 +97,52 @@ func decodeJSON(c *gin.Context, v any) bool {
 	return true
 }
 
-// readJSONObject reads the body and checks that it is one JSON object, in
-// valid UTF-8, with no key twice and nothing after it.
-func readJSONObject(c *gin.Context) ([]byte, bool) {
-	body, ok := readBody(c)
-	if !ok {
-		return nil, false
-	}
-	if !utf8.Valid(body) {
-		fail(c, http.StatusBadRequest, "invalid_json", "body is not valid UTF-8", "")
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		badJSON(c, err)
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		fail(c, http.StatusBadRequest, "invalid_json", "body has more after the JSON object", "")
-		return nil, false
-	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		fail(c, http.StatusBadRequest, "invalid_json", "body must be a JSON object", "")
-		return nil, false
-	}
-	seen := map[string]bool{}
-	for _, k := range topLevelKeys(raw) {
-		if seen[k] {
-			fail(c, http.StatusBadRequest, "duplicate_field", k+" appears twice", k)
-			return nil, false
-		}
-		seen[k] = true
-	}
-	return body, true
-}
-
-// topLevelKeys lists the keys of a JSON object already known to be valid.
+// topLevelKeys lists the keys of a JSON object that has already been
+// decoded (so it is valid), in one pass over its bytes.
 func topLevelKeys(obj []byte) []string {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil { // {
-		return nil
-	}
 	var keys []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return keys
-		}
-		k, _ := t.(string)
-		keys = append(keys, k)
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return keys
+	depth := 0
+	for i := 0; i < len(obj); i++ {
+		switch obj[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return keys
+			}
+		case '"':
+			j := i + 1
+			for ; j < len(obj) && obj[j] != '"'; j++ {
+				if obj[j] == '\\' {
+					j++
+				}
+			}
+			if depth == 1 && nextByte(obj, j+1) == ':' {
+				keys = append(keys, unquote(obj[i:j+1]))
+			}
+			i = j
 		}
 	}
 	return keys
+}
+
+func nextByte(b []byte, i int) byte {
+	for ; i < len(b); i++ {
+		if c := b[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return c
+		}
+	}
+	return 0
+}
+
+// unquote decodes a JSON string literal, the rare escaped one included.
+func unquote(lit []byte) string {
+	if !bytes.ContainsRune(lit, '\\') {
+		return string(lit[1 : len(lit)-1])
+	}
+	var s string
+	_ = json.Unmarshal(lit, &s)
+	return s
 }
 
 // jsonFields are the JSON names of a struct's fields.

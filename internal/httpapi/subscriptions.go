@@ -32,13 +32,8 @@ const subscribeOK = "requestSubscribeMessage:ok"
 // subscribe is POST /v1/subscriptions: the wx.requestSubscribeMessage
 // success object, exactly as the mini program got it.
 func (h *handlers) subscribe(c *gin.Context) {
-	body, ok := readJSONObject(c)
-	if !ok {
-		return
-	}
 	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		fail(c, http.StatusBadRequest, "invalid_json", `body must be the object wx.requestSubscribeMessage returned, e.g. {"<tmplId>":"accept","errMsg":"requestSubscribeMessage:ok"}`, "")
+	if !decodeObject(c, &raw, nil) {
 		return
 	}
 	var errMsg string

@@ -31,3 +31,30 @@ func TestPerMinuteIsSharedAcrossProcesses(t *testing.T) {
 		t.Fatal("another key was refused")
 	}
 }
+
+// Leased events: a process takes several at a time, yet all processes
+// together stay within the rate.
+func TestPerSecondLeasesStayWithinTheRate(t *testing.T) {
+	t.Parallel()
+	db := redistest.Lend(t)
+	a := ratelimit.PerSecond(db.Client(t), "wxnotify:wxapp:send:", 800, 800) // leases of 8
+	b := ratelimit.PerSecond(db.Client(t), "wxnotify:wxapp:send:", 800, 800)
+	ctx := context.Background()
+	allowed := 0
+	start := time.Now()
+	for i := 0; i < 3000; i++ {
+		l := a
+		if i%3 == 0 {
+			l = b
+		}
+		if _, ok, err := l.Allow(ctx, "wxapp"); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			allowed++
+		}
+	}
+	// At most the burst plus what the rate refilled meanwhile.
+	if limit := 800 + int(800*time.Since(start).Seconds()) + 16; allowed > limit || allowed < 800 {
+		t.Fatalf("%d events allowed in %s; want between 800 and %d", allowed, time.Since(start), limit)
+	}
+}
