@@ -228,16 +228,20 @@ func (h *Handler) failed(ctx context.Context, a *attempt, err error) error {
 	}
 }
 
-// tokenFailed handles a failure to get a token. Even WeChat refusing our
-// secret is not the notification's fault: it waits at least a minute for
-// the configuration to be fixed instead of being archived.
+// tokenFailed handles a failure to get a token. A transient one (busy,
+// 5xx, timeout) backs off like any transient failure. Even WeChat refusing
+// our secret is not the notification's fault: it waits at least a minute
+// for the configuration to be fixed instead of being archived.
 func (h *Handler) tokenFailed(ctx context.Context, a *attempt, err error) error {
 	out := wechat.Classify(err)
 	attrs := []slog.Attr{slog.Int("errcode", out.Code), slog.String("reason", out.Reason), slog.String("error", err.Error())}
-	if out.Class == wechat.RateLimited {
+	switch out.Class {
+	case wechat.RateLimited:
 		return h.giveBack(ctx, a, &deferred{wait: out.Wait, err: err}, false, "retried_token_quota", slog.LevelWarn, attrs...)
+	case wechat.Transient:
+		return h.giveBack(ctx, a, &atLeast{wait: out.Wait, err: err}, false, "retried_token_"+out.Reason, slog.LevelWarn, attrs...)
 	}
-	return h.giveBack(ctx, a, &atLeast{wait: max(out.Wait, time.Minute), err: err}, false, "retried_token_unavailable", slog.LevelError, attrs...)
+	return h.giveBack(ctx, a, &atLeast{wait: max(out.Wait, time.Minute), err: err}, false, "retried_token_refused", slog.LevelError, attrs...)
 }
 
 // giveBack returns a claimed grant (WeChat spends one only on success),

@@ -37,6 +37,12 @@ type stack struct {
 
 func newStack(t *testing.T, workers int, mods ...func(*sandbox.Config)) *stack {
 	t.Helper()
+	return newStackEnv(t, workers, nil, mods...)
+}
+
+// newStackEnv is newStack with environment overrides for the programs.
+func newStackEnv(t *testing.T, workers int, extra map[string]string, mods ...func(*sandbox.Config)) *stack {
+	t.Helper()
 	sb := sandboxtest.Start(t, append([]func(*sandbox.Config){sandboxtest.RealTime}, mods...)...)
 	db := redistest.Lend(t)
 	env := map[string]string{
@@ -44,9 +50,21 @@ func newStack(t *testing.T, workers int, mods ...func(*sandbox.Config)) *stack {
 		"WECHAT_APPID": sandboxtest.AppID, "WECHAT_APP_SECRET": sandboxtest.AppSecret, "WECHAT_BASE_URL": sb.URL,
 		"WECHAT_TIMEOUT": "2s", "API_KEYS": e2eKey, "LOG_LEVEL": "debug", "MAX_RETRY": "5",
 		"TASK_CHECK_INTERVAL": "10ms", "DELAYED_TASK_CHECK_INTERVAL": "50ms", "RETRY_BASE": "100ms",
-		"NOTIFICATION_RETENTION": "1h",
+		"NOTIFICATION_RETENTION": "1h", "LOGIN_RATE_PER_MINUTE": "100000",
 	}
-	s := &stack{t: t, sb: sb, rdb: db.Client(t), env: env}
+	for k, v := range extra {
+		env[k] = v
+	}
+	rdb := db.Client(t)
+	if extra["REDIS_URL"] != "" {
+		opt, err := redis.ParseURL(extra["REDIS_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb = redis.NewClient(opt)
+		t.Cleanup(func() { _ = rdb.Close() })
+	}
+	s := &stack{t: t, sb: sb, rdb: rdb, env: env}
 	s.api = launch(t, API, env, "api listening")
 	for range workers {
 		s.workers = append(s.workers, launch(t, Worker, env, "worker running"))
@@ -128,6 +146,22 @@ func (s *stack) waitState(id, state string, limit time.Duration) map[string]any 
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("notification %s not %s after %s: %v\nworker logs:\n%s", id, state, limit, st, s.workers[0].logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitFinished polls until the notification is completed or archived.
+func (s *stack) waitFinished(id string, limit time.Duration) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		_, st := s.call("GET", "/v1/notifications/"+id, e2eKey, nil)
+		if st["state"] == "completed" || st["state"] == "archived" {
+			return st
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("notification %s not finished after %s: %v", id, limit, st)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -175,6 +175,20 @@ func (s *Server) Kill() error {
 	return nil
 }
 
+// Terminate stops the server gracefully (SIGTERM: with AppendOnly the AOF
+// is flushed) and keeps its directory for Restart.
+func (s *Server) Terminate() error {
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("redistest: redis-server did not stop within 10s of SIGTERM")
+	}
+}
+
 // Restart starts the server again with the same settings and directory after
 // Kill or Stop; with AppendOnly it comes back with its data.
 func (s *Server) Restart() error {

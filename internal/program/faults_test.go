@@ -1,0 +1,146 @@
+package program
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/redistest"
+	"wxnotify/internal/sandbox"
+)
+
+// WeChat misbehaving the ways it does — 20 % system busy, 5 % HTTP 500, 2 %
+// hanging past our timeout, the token retired several times a second — still
+// delivers every notification once, with bounded retries and nothing
+// archived as permanent.
+func TestFaultWeChatChaos(t *testing.T) {
+	t.Parallel()
+	const n = 150
+	s := newStackEnv(t, 2, map[string]string{"WECHAT_TIMEOUT": "300ms", "MAX_RETRY": "20", "RETRY_CAP": "1s"}, func(c *sandbox.Config) {
+		c.Faults = sandbox.Faults{BusyRate: 0.2, HTTP500Rate: 0.05, HangRate: 0.02, HangFor: sandbox.Duration(2 * time.Second),
+			Endpoints: []string{sandbox.EndpointSend, sandbox.EndpointStableToken}}
+		c.Seed = 7
+	})
+	stop := make(chan struct{})
+	var retired sync.WaitGroup
+	retired.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(400 * time.Millisecond):
+				s.sb.RetireTokens()
+			}
+		}
+	})
+	start := time.Now()
+	ids := make([]string, n)
+	users := make([]string, n)
+	for i := range n {
+		users[i] = s.user(1, 1)
+		ids[i] = s.notify(users[i], fmt.Sprintf("chaos-%d", i), nil)
+	}
+	attempts, worst := 0, 0
+	for _, id := range ids {
+		st := s.waitFinished(id, 60*time.Second)
+		if st["state"] != "completed" || result(st, "status") != "delivered" {
+			t.Fatalf("%s ended %v; want delivered", id, st)
+		}
+		a := int(st["attempts"].(float64))
+		attempts += a
+		worst = max(worst, a)
+	}
+	close(stop)
+	retired.Wait()
+	for _, u := range users {
+		if got := len(s.sb.Messages(u, "")); got != 1 {
+			t.Fatalf("user %s received %d messages; want 1", u, got)
+		}
+	}
+	calls := s.sb.Calls()
+	t.Logf("FIGURE chaos: %d/%d delivered in %s; %d attempts (%.2f per notification, worst %d of MAX_RETRY 20); send outcomes %v; stable_token calls %d",
+		n, n, time.Since(start).Round(time.Millisecond), attempts, float64(attempts)/n, worst, calls[sandbox.EndpointSend].Outcomes, calls[sandbox.EndpointStableToken].Calls)
+	if worst > 10 {
+		t.Fatalf("a notification needed %d attempts; retries are not bounded sensibly", worst)
+	}
+	if calls[sandbox.EndpointSend].Outcomes["40001"] == 0 || calls[sandbox.EndpointStableToken].Calls < 2 {
+		t.Fatalf("the retired token was never met (send outcomes %v): the test did not exercise the refetch", calls[sandbox.EndpointSend].Outcomes)
+	}
+}
+
+// Redis restarted mid-load with AOF: every notification answered 202 is
+// delivered after the restart; meanwhile the API answers 503 quickly (never
+// 500, never a hang); api and worker reconnect by themselves.
+func TestFaultRedisRestartMidLoad(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t, redistest.Config{AppendOnly: true})
+	s := newStackEnv(t, 1, map[string]string{"REDIS_URL": srv.URL(0), "REDIS_TIMEOUT": "500ms"})
+	const users = 120
+	var openids []string
+	for range users {
+		openids = append(openids, s.user(1, 1))
+	}
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	post := func(i int) (int, time.Duration) {
+		body := fmt.Sprintf(`{"template":"order_arrived","user_id":%q,"dedupe_key":"restart-%d","data":{"item_name":"面","order_id":"A%d","arrived_at":"2026-11-24T15:01:00+08:00","pickup_location":"前台"}}`, openids[i], i, i)
+		req, _ := http.NewRequest("POST", s.api.addr+"/v1/notifications", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e2eKey)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST %d: %v (a hang or a dropped connection)", i, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, time.Since(start)
+	}
+
+	accepted := map[int]bool{}
+	refused, slowest := 0, time.Duration(0)
+	for i := range users {
+		if i == users/3 {
+			if err := srv.Terminate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 2*users/3 {
+			if err := srv.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		status, took := post(i)
+		switch status {
+		case http.StatusAccepted:
+			accepted[i] = true
+		case http.StatusServiceUnavailable:
+			refused++
+			slowest = max(slowest, took)
+		default:
+			t.Fatalf("POST %d answered %d; want 202 or 503", i, status)
+		}
+	}
+	if refused == 0 || slowest > 2*time.Second {
+		t.Fatalf("%d refusals while Redis was down, slowest %s; want some, each within the timeout", refused, slowest)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i := range accepted {
+		for len(s.sb.Messages(openids[i], "")) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("notification %d (answered 202) not delivered 30s after the restart\n%s", i, s.workers[0].logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(notification.QueueName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE redis restart: %d posted, %d answered 202 and all delivered, %d answered 503 (slowest %s), %d completed in the queue",
+		users, len(accepted), refused, slowest.Round(time.Millisecond), q.Completed)
+}
