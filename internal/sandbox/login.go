@@ -99,12 +99,16 @@ func (s *Sandbox) code2Session(r *http.Request) reply {
 	if u.blocked {
 		return failCode(40226)
 	}
+	key := base64.StdEncoding.EncodeToString([]byte(randomString(12)))
+	if len(s.sessionKeys) < 10_000 {
+		s.sessionKeys = append(s.sessionKeys, key)
+	}
 	// WeChat's success has no errcode at all.
 	return success(struct {
 		OpenID     string `json:"openid"`
 		SessionKey string `json:"session_key"`
 		UnionID    string `json:"unionid,omitempty"`
-	}{lc.openID, base64.StdEncoding.EncodeToString([]byte(randomString(12))), u.unionID})
+	}{lc.openID, key, u.unionID})
 }
 
 // randomString returns n random bytes as unpadded base64url (4/3 n characters).
@@ -112,4 +116,16 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Secrets returns every access_token and session_key the sandbox issued
+// (the first 10,000 session keys), for tests that search logs for leaks.
+func (s *Sandbox) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]string(nil), s.sessionKeys...)
+	for tok := range s.tokens.issued {
+		out = append(out, tok)
+	}
+	return out
 }

@@ -82,16 +82,18 @@ type Sandbox struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	faults   Faults
-	users    map[string]*user
-	codes    map[string]*loginCode
-	tokens   tokenState
-	sends    sendState
-	calls    map[string]*CallCount
-	minted   int // codes minted since the last sweep of expired ones
-	lastSeen time.Time
+	mu     sync.Mutex
+	rng    *rand.Rand
+	faults Faults
+	users  map[string]*user
+	codes  map[string]*loginCode
+	tokens tokenState
+	sends  sendState
+	calls  map[string]*CallCount
+	minted int // codes minted since the last sweep of expired ones
+	// sessionKeys are the session keys issued, for leak tests.
+	sessionKeys []string
+	lastSeen    time.Time
 }
 
 // New checks cfg and returns a Sandbox.
