@@ -17,8 +17,8 @@ func runClaim(t testing.TB, h *Handler, user, openid, task string, longTerm bool
 	t.Helper()
 	k := subscriber.NewKeys("wxapp")
 	res, err := claim.Run(context.Background(), h.rdb,
-		[]string{k.Binding(user), k.Grants(user), k.Sent(user, task), k.Ambiguous(user, task)},
-		openid, tmpl, flag(longTerm)).Slice()
+		[]string{k.Binding(user), k.Grants(user), k.Sent(user, task), k.Ambiguous(user, task), k.Claim(user, task)},
+		openid, tmpl, flag(longTerm), 3600).Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +46,14 @@ func TestClaimStep(t *testing.T) {
 	}
 	if n := rdb.HGet(ctx, k.Grants("u1"), tmpl).Val(); n != "0" {
 		t.Fatalf("grant after claim: %s; want 0", n)
+	}
+	// A run of the same task after a crash finds its own claim: no second
+	// grant is taken, and the run is flagged ambiguous (the first may have sent).
+	if got := runClaim(t, h, "u1", "", "t1", false); got[0] != "claimed" || got[2] != int64(1) {
+		t.Fatalf("re-run after a crash: %v; want claimed, ambiguous", got)
+	}
+	if n := rdb.HGet(ctx, k.Grants("u1"), tmpl).Val(); n != "0" {
+		t.Fatalf("grant after the re-run: %s; want still 0", n)
 	}
 	// Long-term consent is checked, never spent.
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 1)

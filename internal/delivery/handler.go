@@ -100,8 +100,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	// Sent marker, binding and grant in one round trip.
 	res, err := claim.Run(ctx, h.rdb,
-		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Sent(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)},
-		p.OpenID, p.TemplateID, flag(p.LongTerm)).Slice()
+		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Sent(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
+		p.OpenID, p.TemplateID, flag(p.LongTerm), int(h.retention.Seconds())).Slice()
 	if err != nil {
 		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
 		return fmt.Errorf("claim grant: %w", err)
@@ -252,7 +252,7 @@ func (h *Handler) giveBack(ctx context.Context, a *attempt, err error, ambiguous
 		// A context of its own: the attempt's may be what just ran out.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		if rerr := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id)},
+		if rerr := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
 			a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(h.retention.Seconds())).Err(); rerr != nil {
 			h.log.Error("grant not given back", slog.String("task_id", a.id), slog.Any("error", rerr))
 		}

@@ -4,12 +4,17 @@ import "github.com/redis/go-redis/v9"
 
 // claim decides, in one round trip, whether a notification may be sent:
 // already sent (its marker holds the msgid) → "sent"; no openid named and
-// none bound → "not_bound"; no grant left → "no_grant"; otherwise it takes
-// one one-time grant (long-term consent is only checked) → "claimed".
-// It also reports whether an earlier attempt ended ambiguously.
+// none bound → "not_bound"; this task already holds a grant (an earlier run
+// died between claim and outcome) → "claimed", flagged ambiguous since that
+// run may have reached WeChat; no grant left → "no_grant"; otherwise it
+// takes one one-time grant (long-term consent is only checked), records the
+// claim for this task → "claimed". The third value reports ambiguity: the
+// ambiguous marker of an earlier timed-out attempt, or a claim left by a
+// crashed one.
 //
-// KEYS: binding, grants, sent marker, ambiguous marker (one hash slot).
-// ARGV: openid from the payload ("" to use the binding), template id, "1" for long-term.
+// KEYS: binding, grants, sent marker, ambiguous marker, claim marker (one hash slot).
+// ARGV: openid from the payload ("" to use the binding), template id, "1"
+// for long-term, marker TTL in seconds.
 var claim = redis.NewScript(`
 local msgid = redis.call("GET", KEYS[3])
 if msgid then
@@ -22,6 +27,9 @@ if openid == "" then
 		return {"not_bound", "", 0}
 	end
 end
+if redis.call("EXISTS", KEYS[5]) == 1 then
+	return {"claimed", openid, 1}
+end
 local ambiguous = redis.call("EXISTS", KEYS[4])
 local n = tonumber(redis.call("HGET", KEYS[2], ARGV[2]) or "0") or 0
 if n <= 0 then
@@ -30,15 +38,17 @@ end
 if ARGV[3] ~= "1" then
 	redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
 end
+redis.call("SET", KEYS[5], "1", "EX", ARGV[4])
 return {"claimed", openid, ambiguous}`)
 
 // release gives a claimed one-time grant back after a send that failed
-// without spending it, and marks the notification ambiguous when WeChat may
-// have acted anyway.
+// without spending it (dropping the task's claim), and marks the
+// notification ambiguous when WeChat may have acted anyway.
 //
-// KEYS: grants, ambiguous marker. ARGV: template id, "1" for long-term,
-// "1" if ambiguous, marker TTL in seconds.
+// KEYS: grants, ambiguous marker, claim marker. ARGV: template id, "1" for
+// long-term, "1" if ambiguous, marker TTL in seconds.
 var release = redis.NewScript(`
+redis.call("DEL", KEYS[3])
 if ARGV[2] ~= "1" then
 	redis.call("HINCRBY", KEYS[1], ARGV[1], 1)
 end

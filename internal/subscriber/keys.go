@@ -29,6 +29,11 @@ func (k Keys) Grants(userID string) string { return k.user(userID) + ":grants" }
 // Sent marks a delivered notification (task id) of the user, holding its msgid.
 func (k Keys) Sent(userID, taskID string) string { return k.user(userID) + ":sent:" + taskID }
 
+// Claim marks the grant a notification (task id) has taken, so that a run
+// of the task after a crash finds its grant instead of spending another or
+// finding none.
+func (k Keys) Claim(userID, taskID string) string { return k.user(userID) + ":claim:" + taskID }
+
 // Ambiguous marks a notification (task id) of the user whose earlier attempt
 // ended without knowing whether WeChat delivered it (a timeout, a lost
 // connection): a later 43101 then means "probably delivered".
