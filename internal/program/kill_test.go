@@ -134,3 +134,45 @@ func TestFaultWorkerKilledMidLoad(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// SIGTERM to a busy worker process: it finishes its sends, exits 0, and
+// nothing is lost or sent twice (a second worker takes what was queued).
+func TestFaultWorkerSIGTERMWhileBusy(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	s := newStackEnv(t, 0, nil, func(c *sandbox.Config) { c.Faults.Latency = sandbox.Duration(50 * time.Millisecond) })
+	users := make([]string, n)
+	for i := range n {
+		users[i] = s.user(1, 1)
+	}
+	busy := startWorkerProcess(t, s, "worker-busy")
+	for i := range n {
+		s.notify(users[i], fmt.Sprintf("term-%d", i), nil)
+	}
+	for len(s.sb.Messages("", "")) < n/5 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := busy.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := busy.Wait(); err != nil {
+		t.Fatalf("worker after SIGTERM: %v (want a clean exit)", err)
+	}
+	stopped, atStop := time.Since(start), len(s.sb.Messages("", ""))
+	startWorkerProcess(t, s, "worker-next")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(s.sb.Messages("", "")) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := map[string]int{}
+	for _, m := range s.sb.Messages("", "") {
+		got[m.OpenID]++
+	}
+	dups := len(s.sb.Messages("", "")) - len(got)
+	t.Logf("FIGURE SIGTERM: worker exited cleanly %s after SIGTERM with %d of %d delivered; the next worker delivered the rest: %d/%d, %d duplicates",
+		stopped.Round(time.Millisecond), atStop, n, len(got), n, dups)
+	if len(got) != n || dups != 0 {
+		t.Fatalf("%d of %d users got their message, %d duplicates; want all, none", len(got), n, dups)
+	}
+}
