@@ -1,0 +1,106 @@
+// Package wxevent reads WeChat's message pushes to the mini program's
+// server: it checks their signatures, decrypts safe-mode (AES) bodies,
+// and decodes the subscription events — popup choices, settings changes
+// and send results — from JSON or XML.
+package wxevent
+
+import (
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Event names of the subscription pushes.
+const (
+	PopupEvent  = "subscribe_msg_popup_event"  // the user acted on the popup
+	ChangeEvent = "subscribe_msg_change_event" // the user changed a subscription in settings
+	SentEvent   = "subscribe_msg_sent_event"   // the outcome of a send
+)
+
+// Push is one decoded push.
+type Push struct {
+	ToUserName   string
+	FromUserName string // the user's openid
+	CreateTime   int64
+	MsgType      string
+	Event        string
+	// Choices are the popup's or the settings page's items (PopupEvent, ChangeEvent).
+	Choices []Choice
+	// Results are the send outcomes (SentEvent).
+	Results []Result
+}
+
+// Choice is a user's decision on one template.
+type Choice struct {
+	TemplateID string
+	Status     string // "accept" or "reject"
+	PopupScene string // where the popup was shown (popup events only)
+}
+
+// Result is WeChat's final word on one sent message.
+type Result struct {
+	TemplateID  string
+	MsgID       string // 64-bit, kept exact
+	ErrorCode   int
+	ErrorStatus string
+}
+
+// ID identifies a push for deduplication: WeChat retries a push it got no
+// answer to, and the retries are the same push.
+func (p *Push) ID() string {
+	return fmt.Sprintf("%s:%d:%s", p.FromUserName, p.CreateTime, p.Event)
+}
+
+// Verifier checks and opens pushes for one mini program.
+type Verifier struct {
+	token string
+	key   []byte // AES-256 key of safe mode; nil without EncodingAESKey
+	appID string
+}
+
+// Errors a push handler answers 401 (signature) or 400 (body) for.
+var (
+	ErrSignature = errors.New("push signature does not match")
+	ErrBody      = errors.New("push body is not a WeChat push")
+)
+
+// NewVerifier takes the push token and, for safe mode, the 43-character
+// EncodingAESKey and the appid (which the encrypted body must name).
+func NewVerifier(token, encodingAESKey, appID string) (*Verifier, error) {
+	if token == "" {
+		return nil, errors.New("wxevent: empty push token")
+	}
+	v := &Verifier{token: token, appID: appID}
+	if encodingAESKey != "" {
+		if len(encodingAESKey) != 43 {
+			return nil, fmt.Errorf("wxevent: EncodingAESKey is %d characters; WeChat's are 43", len(encodingAESKey))
+		}
+		key, err := base64.StdEncoding.DecodeString(encodingAESKey + "=")
+		if err != nil || len(key) != 32 {
+			return nil, errors.New("wxevent: EncodingAESKey is not base64 for a 32-byte key")
+		}
+		v.key = key
+	}
+	return v, nil
+}
+
+// Sign is WeChat's signature: the SHA-1, in hex, of the sorted and joined parts.
+func Sign(parts ...string) string {
+	sorted := append([]string(nil), parts...)
+	sort.Strings(sorted)
+	sum := sha1.Sum([]byte(strings.Join(sorted, "")))
+	return hex.EncodeToString(sum[:])
+}
+
+// Check reports whether signature signs timestamp and nonce with the token
+// (URL verification and plain-mode pushes).
+func (v *Verifier) Check(signature, timestamp, nonce string) bool {
+	return equal(signature, Sign(v.token, timestamp, nonce))
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
