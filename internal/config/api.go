@@ -39,6 +39,16 @@ type API struct {
 	// archived; with the worker's back-off capped at an hour, 35 is about a day.
 	MaxRetry int `env:"MAX_RETRY" envDefault:"35"`
 
+	// PushToken enables /v1/wx/events, WeChat's message push, with the token
+	// set in the mini program's console; PushAESKey is its EncodingAESKey
+	// for safe mode.
+	PushToken  Secret `env:"WECHAT_PUSH_TOKEN"`
+	PushAESKey Secret `env:"WECHAT_PUSH_AES_KEY"`
+	// GrantSource says who counts grants: "client" (the mini program's
+	// reports; pushes only zero them) or "events" (WeChat's popup pushes;
+	// the reports are ignored for counting).
+	GrantSource string `env:"GRANT_SOURCE" envDefault:"client"`
+
 	AdminUser     string `env:"ADMIN_USER"`
 	AdminPassword Secret `env:"ADMIN_PASSWORD"`
 
@@ -90,6 +100,21 @@ func (c API) validate() error {
 	p.checkPositive("NOTIFICATION_RETENTION", c.Retention)
 	if c.MaxRetry < 0 || c.MaxRetry > 1000 {
 		p.add("MAX_RETRY", "%d is not between 0 and 1000", c.MaxRetry)
+	}
+	switch c.GrantSource {
+	case "client":
+	case "events":
+		if c.PushToken == "" {
+			p.add("GRANT_SOURCE", "events needs WECHAT_PUSH_TOKEN: the grants would come from pushes that are not received")
+		}
+	default:
+		p.add("GRANT_SOURCE", "%q is not client or events", c.GrantSource)
+	}
+	if n := len(c.PushAESKey.Reveal()); c.PushAESKey != "" && n != 43 {
+		p.add("WECHAT_PUSH_AES_KEY", "%d characters; WeChat's EncodingAESKey has 43", n)
+	}
+	if c.PushAESKey != "" && c.PushToken == "" {
+		p.add("WECHAT_PUSH_AES_KEY", "set WECHAT_PUSH_TOKEN too: safe-mode pushes are signed with it")
 	}
 	if (c.AdminUser == "") != (c.AdminPassword == "") {
 		p.add("ADMIN_PASSWORD", "ADMIN_USER and ADMIN_PASSWORD are set together or not at all")
@@ -170,5 +195,7 @@ func (c API) LogValue() slog.Value {
 		slog.String("retention", c.Retention.String()),
 		slog.Int("max_retry", c.MaxRetry),
 		slog.Bool("dashboard", c.AdminUser != ""),
+		slog.Bool("wechat_push", c.PushToken != ""),
+		slog.String("grant_source", c.GrantSource),
 	)
 }

@@ -17,7 +17,7 @@ func runClaim(t testing.TB, h *Handler, user, openid, task string, longTerm bool
 	t.Helper()
 	k := subscriber.NewKeys("wxapp")
 	res, err := claim.Run(context.Background(), h.rdb,
-		[]string{k.Binding(user), k.Grants(user), k.Sent(user, task), k.Ambiguous(user, task), k.Claim(user, task)},
+		[]string{k.Binding(user), k.Grants(user), k.Sent(user, task), k.Ambiguous(user, task), k.Claim(user, task), k.Unsubscribed(user)},
 		openid, tmpl, flag(longTerm), 3600).Slice()
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +55,12 @@ func TestClaimStep(t *testing.T) {
 	if n := rdb.HGet(ctx, k.Grants("u1"), tmpl).Val(); n != "0" {
 		t.Fatalf("grant after the re-run: %s; want still 0", n)
 	}
+	// A template turned off in settings answers unsubscribed, not no_grant.
+	rdb.HSet(ctx, k.Unsubscribed("u1"), tmpl, 1700000000)
+	if got := runClaim(t, h, "u1", "", "t9", false); got[0] != "unsubscribed" {
+		t.Fatalf("unsubscribed template: %v", got)
+	}
+	rdb.HDel(ctx, k.Unsubscribed("u1"), tmpl)
 	// Long-term consent is checked, never spent.
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 1)
 	runClaim(t, h, "u1", "", "t2", true)

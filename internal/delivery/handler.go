@@ -100,7 +100,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	// Sent marker, binding and grant in one round trip.
 	res, err := claim.Run(ctx, h.rdb,
-		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Sent(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
+		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Sent(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id), h.keys.Unsubscribed(a.userID)},
 		p.OpenID, p.TemplateID, flag(p.LongTerm), int(h.retention.Seconds())).Slice()
 	if err != nil {
 		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
@@ -117,6 +117,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	case "not_bound":
 		h.outcome(ctx, a, "skipped_not_bound", slog.LevelInfo)
 		return h.result(t, notification.Result{Status: notification.Skipped, Reason: notification.ReasonNotBound})
+	case "unsubscribed":
+		a.openid = value
+		h.outcome(ctx, a, "skipped_unsubscribed", slog.LevelInfo)
+		return h.result(t, notification.Result{Status: notification.Skipped, Reason: notification.ReasonUnsubscribed})
 	case "no_grant":
 		a.openid = value
 		reason := notification.ReasonNoGrant
@@ -180,17 +184,16 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error
 // delivered records the sent marker right after WeChat's success: a crash
 // before it is the one window in which a redelivery could send twice.
 func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string, wasAmbiguous bool) error {
-	var err error
-	if wasAmbiguous {
-		_, err = h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
+	// One round trip: the sent marker, the msgid's index for WeChat's
+	// subscribe_msg_sent_event, and the ambiguity cleared if there was one.
+	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
+		p.Set(ctx, h.keys.MsgID(msgid), a.id, h.retention)
+		if wasAmbiguous {
 			p.Del(ctx, h.keys.Ambiguous(a.userID, a.id))
-			return nil
-		})
-	} else {
-		// The common case: one command, no pipeline.
-		err = h.rdb.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention).Err()
-	}
+		}
+		return nil
+	})
 	if err != nil {
 		// Delivered all the same: the result below still records it.
 		h.log.Error("sent marker not written", slog.String("task_id", a.id), slog.Any("error", err))

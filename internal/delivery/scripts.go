@@ -12,7 +12,10 @@ import "github.com/redis/go-redis/v9"
 // ambiguous marker of an earlier timed-out attempt, or a claim left by a
 // crashed one.
 //
-// KEYS: binding, grants, sent marker, ambiguous marker, claim marker (one hash slot).
+// A user who turned the template off in settings gets "unsubscribed".
+//
+// KEYS: binding, grants, sent marker, ambiguous marker, claim marker,
+// unsubscribed templates (one hash slot).
 // ARGV: openid from the payload ("" to use the binding), template id, "1"
 // for long-term, marker TTL in seconds.
 var claim = redis.NewScript(`
@@ -33,6 +36,9 @@ end
 local ambiguous = redis.call("EXISTS", KEYS[4])
 local n = tonumber(redis.call("HGET", KEYS[2], ARGV[2]) or "0") or 0
 if n <= 0 then
+	if redis.call("HEXISTS", KEYS[6], ARGV[2]) == 1 then
+		return {"unsubscribed", openid, ambiguous}
+	end
 	return {"no_grant", openid, ambiguous}
 end
 if ARGV[3] ~= "1" then

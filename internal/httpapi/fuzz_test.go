@@ -72,7 +72,7 @@ func fuzzSetup(f *testing.F, loginPerMin int) *env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	prom := prometheus.NewRegistry()
-	queue := notification.NewQueue(rdb, time.Hour, 5)
+	queue := notification.NewQueue(rdb, sandboxtest.AppID, time.Hour, 5)
 	router, err := httpapi.New(httpapi.Deps{
 		Logger: log, Registry: registry.Default(), WeChat: wc,
 		Users:    subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),

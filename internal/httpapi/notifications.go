@@ -168,6 +168,8 @@ type statusResponse struct {
 	CreatedAt     *time.Time           `json:"created_at,omitempty"`
 	SendAt        *time.Time           `json:"send_at,omitempty"`
 	Result        *notification.Result `json:"result,omitempty"`
+	// WeChat is WeChat's final delivery status (subscribe_msg_sent_event).
+	WeChat *notification.WeChatResult `json:"wechat,omitempty"`
 }
 
 // notificationStatus is GET /v1/notifications/{id}.
@@ -191,7 +193,7 @@ func (h *handlers) notificationStatus(c *gin.Context) {
 		Attempts: st.Attempts, MaxRetry: st.MaxRetry, LastError: st.LastError,
 		LastFailedAt: timeOrNil(st.LastFailedAt), NextProcessAt: timeOrNil(st.NextProcessAt),
 		CompletedAt: timeOrNil(st.CompletedAt), CreatedAt: timeOrNil(st.CreatedAt), SendAt: st.SendAt,
-		Result: st.Result,
+		Result: st.Result, WeChat: st.WeChat,
 	})
 }
 

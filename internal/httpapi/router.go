@@ -18,6 +18,7 @@ import (
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
+	"wxnotify/internal/wxevent"
 )
 
 // WeChatLogin exchanges a wx.login code; *wechat.Client is one.
@@ -33,12 +34,15 @@ type Users interface {
 	Apply(ctx context.Context, userID string, choices []subscriber.Choice) (map[string]int, error)
 	Grants(ctx context.Context, userID string) (map[string]int, error)
 	UserOf(ctx context.Context, openid string) (string, bool, error)
+	ApplyPush(ctx context.Context, userID string, choices []subscriber.Choice, countAccepts, settings bool) error
+	FirstPush(ctx context.Context, id string) (bool, error)
 }
 
 // Queue takes notifications and reports on them; *notification.Queue is one.
 type Queue interface {
 	Enqueue(ctx context.Context, p notification.Payload) (notification.Enqueued, error)
 	Status(ctx context.Context, id string) (notification.Status, error)
+	RecordWeChatResult(ctx context.Context, msgid string, r notification.WeChatResult) (string, bool, error)
 }
 
 // UserVerifier reads the user id from the business's JWT; *identity.Verifier is one.
@@ -60,7 +64,12 @@ type Deps struct {
 	Queue    Queue
 	// Identity, when set, makes login require the business's JWT.
 	Identity UserVerifier
-	Limiter  LoginLimiter
+	// Events, when set, serves WeChat's message push at /v1/wx/events.
+	Events *wxevent.Verifier
+	// GrantSource is "client" (the mini program's reports count grants) or
+	// "events" (WeChat's popup pushes do; reports are not counted).
+	GrantSource string
+	Limiter     LoginLimiter
 	// APIKeys are the order service's bearer keys.
 	APIKeys []string
 	// Ready reports whether Redis answers.
@@ -116,6 +125,8 @@ func New(d Deps) (*gin.Engine, error) {
 
 	v1 := r.Group("/v1")
 	v1.POST("/wx/login", withWeChat, h.login)
+	v1.GET("/wx/events", h.verifyPushURL)
+	v1.POST("/wx/events", store, h.receivePush)
 	v1.GET("/subscriptions", store, h.requireSession, h.listSubscriptions)
 	v1.POST("/subscriptions", store, h.requireSession, h.subscribe)
 	v1.POST("/notifications", store, h.requireAPIKey, h.notify)

@@ -31,6 +31,7 @@ import (
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
+	"wxnotify/internal/wxevent"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -40,6 +41,7 @@ const (
 	jwtSecret  = "jwt-signing-secret-at-least-32-bytes!"
 	adminUser  = "ops"
 	adminPass  = "dashboard-password-1"
+	pushToken  = "wxnotify-push-token"
 	orderTmpl  = "Zx8qLtOrderArrived0000000000000000000000000"
 	transitTpl = "Zx8qLtTransitNotice000000000000000000000000"
 )
@@ -51,6 +53,9 @@ type options struct {
 	loginPerMin int
 	maxBody     int64
 	redisURL    string // a dedicated server's URL instead of a lent database
+	pushAESKey  string // with push on: safe mode
+	push        bool   // serve /v1/wx/events with pushToken
+	grantSource string
 	sandboxMods []func(*sandbox.Config)
 }
 
@@ -91,7 +96,7 @@ func setup(t *testing.T, o options) *env {
 		o.maxBody = 64 << 10
 	}
 	prom := prometheus.NewRegistry()
-	queue := notification.NewQueue(rdb, time.Hour, 5)
+	queue := notification.NewQueue(rdb, sandboxtest.AppID, time.Hour, 5)
 	d := httpapi.Deps{
 		Logger: log, Registry: registry.Default(), WeChat: wc,
 		Users:    subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),
@@ -108,6 +113,17 @@ func setup(t *testing.T, o options) *env {
 			t.Fatal(err)
 		}
 		d.Identity = v
+	}
+	if o.push {
+		v, err := wxevent.NewVerifier(pushToken, o.pushAESKey, sandboxtest.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Events = v
+	}
+	d.GrantSource = o.grantSource
+	if d.GrantSource == "" {
+		d.GrantSource = "client"
 	}
 	if o.dashboard {
 		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})

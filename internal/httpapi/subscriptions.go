@@ -73,6 +73,11 @@ func (h *handlers) subscribe(c *gin.Context) {
 		choices = append(choices, subscriber.Choice{TemplateID: id, LongTerm: t.Kind == registry.LongTerm, Result: result})
 	}
 	userID := c.GetString(userKey)
+	if h.GrantSource == "events" {
+		// WeChat's pushes count the grants; this report must not count them twice.
+		h.listSubscriptions(c)
+		return
+	}
 	grants, err := h.Users.Apply(c.Request.Context(), userID, choices)
 	if err != nil {
 		h.storeDown(c, "apply subscription choices", err)

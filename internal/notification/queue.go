@@ -1,10 +1,13 @@
 package notification
 
 import (
+	"strconv"
+
 	"context"
 	"errors"
 	"fmt"
 	"time"
+	"wxnotify/internal/subscriber"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -12,6 +15,8 @@ import (
 
 // Queue enqueues notifications and reports their status.
 type Queue struct {
+	rdb       redis.UniversalClient
+	keys      subscriber.Keys
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	retention time.Duration
@@ -21,8 +26,9 @@ type Queue struct {
 // NewQueue shares the process's go-redis client with asynq. retention keeps
 // a finished notification (and its dedupe key) that long; maxRetry bounds
 // the worker's retries of a failing send.
-func NewQueue(rdb redis.UniversalClient, retention time.Duration, maxRetry int) *Queue {
+func NewQueue(rdb redis.UniversalClient, appID string, retention time.Duration, maxRetry int) *Queue {
 	return &Queue{
+		rdb: rdb, keys: subscriber.NewKeys(appID),
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		retention: retention,
@@ -97,6 +103,16 @@ type Status struct {
 	CreatedAt     time.Time
 	SendAt        *time.Time
 	Result        *Result
+	// WeChat is WeChat's final word on the delivery, from its
+	// subscribe_msg_sent_event push, once it has come.
+	WeChat *WeChatResult
+}
+
+// WeChatResult is what subscribe_msg_sent_event said about a delivered message.
+type WeChatResult struct {
+	ErrorCode   int       `json:"error_code"`
+	ErrorStatus string    `json:"error_status"`
+	At          time.Time `json:"at"`
 }
 
 // Status reads the state of notification id.
@@ -108,7 +124,36 @@ func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("read notification %s: %w", id, err)
 	}
-	return statusOf(info), nil
+	st := statusOf(info)
+	if m, err := q.rdb.HGetAll(ctx, q.keys.WeChatResult(id)).Result(); err == nil && m["at"] != "" {
+		code, _ := strconv.Atoi(m["error_code"])
+		at, _ := time.Parse(time.RFC3339, m["at"])
+		st.WeChat = &WeChatResult{ErrorCode: code, ErrorStatus: m["error_status"], At: at}
+	}
+	return st, nil
+}
+
+// RecordWeChatResult stores WeChat's final status for the notification that
+// delivered msgid; found is false for a msgid this deployment did not send
+// (or whose notification has passed its retention).
+func (q *Queue) RecordWeChatResult(ctx context.Context, msgid string, r WeChatResult) (taskID string, found bool, err error) {
+	taskID, err = q.rdb.Get(ctx, q.keys.MsgID(msgid)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up msgid: %w", err)
+	}
+	key := q.keys.WeChatResult(taskID)
+	_, err = q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, "error_code", r.ErrorCode, "error_status", r.ErrorStatus, "at", r.At.UTC().Format(time.RFC3339))
+		p.Expire(ctx, key, q.retention)
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("record WeChat result: %w", err)
+	}
+	return taskID, true, nil
 }
 
 // inspect runs an Inspector call, which takes no context, within ctx.

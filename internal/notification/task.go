@@ -86,4 +86,5 @@ const (
 	ReasonNotBound          = "not_bound"
 	ReasonNoGrant           = "no_grant"
 	ReasonProbablyDelivered = "probably_delivered"
+	ReasonUnsubscribed      = "unsubscribed"
 )

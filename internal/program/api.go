@@ -26,6 +26,7 @@ import (
 	"wxnotify/internal/ratelimit"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wxevent"
 )
 
 // API is the api program: it serves until ctx ends, then shuts down
@@ -57,6 +58,12 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 
+	var events *wxevent.Verifier
+	if cfg.PushToken != "" {
+		if events, err = wxevent.NewVerifier(cfg.PushToken.Reveal(), cfg.PushAESKey.Reveal(), cfg.WeChat.AppID); err != nil {
+			return fmt.Errorf("WECHAT_PUSH_AES_KEY: %w", err)
+		}
+	}
 	prom := prometheus.NewRegistry()
 	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
@@ -64,8 +71,8 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	deps := httpapi.Deps{
 		Logger: log, Registry: reg, WeChat: wc,
 		Users:    subscriber.New(rdb, cfg.WeChat.AppID, cfg.SessionTTL),
-		Queue:    notification.NewQueue(rdb, cfg.Retention, cfg.MaxRetry),
-		Identity: verifier,
+		Queue:    notification.NewQueue(rdb, cfg.WeChat.AppID, cfg.Retention, cfg.MaxRetry),
+		Identity: verifier, Events: events, GrantSource: cfg.GrantSource,
 		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:"+cfg.WeChat.AppID+":login:", cfg.LoginRatePerMinute),
 		APIKeys:  reveal(cfg.APIKeys),
 		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

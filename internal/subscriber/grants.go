@@ -3,6 +3,7 @@ package subscriber
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -32,7 +33,7 @@ func (s *Store) Apply(ctx context.Context, userID string, choices []Choice) (map
 	if !ValidUserID(userID) {
 		return nil, ErrInvalidUserID
 	}
-	key := s.keys.Grants(userID)
+	key, off := s.keys.Grants(userID), s.keys.Unsubscribed(userID)
 	var all *redis.MapStringStringCmd
 	// One MULTI on one key: the answer reflects exactly these changes.
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -40,8 +41,10 @@ func (s *Store) Apply(ctx context.Context, userID string, choices []Choice) (map
 			switch {
 			case c.Result == Accept && !c.LongTerm:
 				p.HIncrBy(ctx, key, c.TemplateID, 1)
+				p.HDel(ctx, off, c.TemplateID)
 			case c.Result == Accept:
 				p.HSet(ctx, key, c.TemplateID, 1)
+				p.HDel(ctx, off, c.TemplateID)
 			case c.Result == Reject || c.Result == Ban:
 				p.HSet(ctx, key, c.TemplateID, 0)
 			}
@@ -73,4 +76,52 @@ func counts(m map[string]string) map[string]int {
 		out[k] = atoi(v)
 	}
 	return out
+}
+
+// ApplyPush records choices WeChat pushed for the user. With countAccepts
+// (GRANT_SOURCE=events) a popup accept adds a grant as a report would;
+// without it accepts only lift an earlier unsubscribe. A reject zeroes the
+// grant; from the settings page (settings) it also marks the template
+// unsubscribed, so that notifications still queued complete as skipped
+// "unsubscribed" instead of "no_grant".
+func (s *Store) ApplyPush(ctx context.Context, userID string, choices []Choice, countAccepts, settings bool) error {
+	if !ValidUserID(userID) {
+		return ErrInvalidUserID
+	}
+	key, off := s.keys.Grants(userID), s.keys.Unsubscribed(userID)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range choices {
+			switch {
+			case c.Result == Accept && countAccepts && !c.LongTerm:
+				p.HIncrBy(ctx, key, c.TemplateID, 1)
+				p.HDel(ctx, off, c.TemplateID)
+			case c.Result == Accept && countAccepts:
+				p.HSet(ctx, key, c.TemplateID, 1)
+				p.HDel(ctx, off, c.TemplateID)
+			case c.Result == Accept:
+				p.HDel(ctx, off, c.TemplateID)
+			case c.Result == Reject || c.Result == Ban:
+				p.HSet(ctx, key, c.TemplateID, 0)
+				if settings {
+					p.HSet(ctx, off, c.TemplateID, time.Now().Unix())
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply pushed choices: %w", err)
+	}
+	return nil
+}
+
+// FirstPush reports whether a WeChat push (by its ID) is seen for the first
+// time; WeChat retries a push it got no answer to, and a retry must not be
+// applied twice. Pushes are remembered for a day.
+func (s *Store) FirstPush(ctx context.Context, id string) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.keys.Push(id), 1, 24*time.Hour).Result()
+	if err != nil {
+		return false, fmt.Errorf("remember push: %w", err)
+	}
+	return ok, nil
 }

@@ -39,6 +39,22 @@ func (k Keys) Claim(userID, taskID string) string { return k.user(userID) + ":cl
 // connection): a later 43101 then means "probably delivered".
 func (k Keys) Ambiguous(userID, taskID string) string { return k.user(userID) + ":ambiguous:" + taskID }
 
+// Unsubscribed is the hash template_id → when the user turned the template
+// off in WeChat's settings (subscribe_msg_change_event).
+func (k Keys) Unsubscribed(userID string) string { return k.user(userID) + ":unsubscribed" }
+
+// MsgID maps a delivered message's msgid to its notification (task id), for
+// WeChat's subscribe_msg_sent_event.
+func (k Keys) MsgID(msgid string) string { return "wxnotify:" + k.appID + ":msgid:" + msgid }
+
+// WeChatResult holds WeChat's final delivery status of a notification (task id).
+func (k Keys) WeChatResult(taskID string) string {
+	return "wxnotify:" + k.appID + ":wechat_result:" + taskID
+}
+
+// Push marks a WeChat push (its ID) as applied, so WeChat's retries are not.
+func (k Keys) Push(id string) string { return "wxnotify:" + k.appID + ":push:" + id }
+
 // OpenID maps an openid back to the user bound to it.
 func (k Keys) OpenID(openid string) string { return "wxnotify:" + k.appID + ":openid:" + openid }
 

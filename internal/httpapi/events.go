@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/registry"
+	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wechat"
+	"wxnotify/internal/wxevent"
+)
+
+// pushParams are the query parameters WeChat signs a push with.
+func pushParams(c *gin.Context) wxevent.Params {
+	return wxevent.Params{
+		Signature: c.Query("signature"), Timestamp: c.Query("timestamp"),
+		Nonce: c.Query("nonce"), MsgSignature: c.Query("msg_signature"),
+	}
+}
+
+// verifyPushURL is GET /v1/wx/events: WeChat's URL verification, answered
+// with echostr when the signature is right.
+func (h *handlers) verifyPushURL(c *gin.Context) {
+	if h.Events == nil {
+		fail(c, http.StatusNotFound, "not_configured", "WeChat message push is off: set WECHAT_PUSH_TOKEN", "")
+		return
+	}
+	p := pushParams(c)
+	if !h.Events.Check(p.Signature, p.Timestamp, p.Nonce) {
+		fail(c, http.StatusUnauthorized, "bad_signature", "signature does not match the push token", "signature")
+		return
+	}
+	c.String(http.StatusOK, c.Query("echostr"))
+}
+
+// receivePush is POST /v1/wx/events: check the signature, decode, answer
+// "success" at once (WeChat waits 5 s, then retries), and apply after.
+func (h *handlers) receivePush(c *gin.Context) {
+	if h.Events == nil {
+		fail(c, http.StatusNotFound, "not_configured", "WeChat message push is off: set WECHAT_PUSH_TOKEN", "")
+		return
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		fail(c, http.StatusRequestEntityTooLarge, "body_too_large", "push body too large", "")
+		return
+	}
+	push, err := h.Events.Open(pushParams(c), body)
+	switch {
+	case errors.Is(err, wxevent.ErrSignature):
+		fail(c, http.StatusUnauthorized, "bad_signature", "signature does not match the push token", "signature")
+		return
+	case err != nil:
+		fail(c, http.StatusBadRequest, "invalid_push", err.Error(), "")
+		return
+	}
+	switch push.Event {
+	case wxevent.PopupEvent, wxevent.ChangeEvent, wxevent.SentEvent:
+	default:
+		c.String(http.StatusOK, "success") // not ours to act on
+		return
+	}
+	first, err := h.Users.FirstPush(c.Request.Context(), push.ID())
+	if err != nil {
+		h.storeDown(c, "remember push", err) // 503: WeChat will retry
+		return
+	}
+	logWith(c, slog.String("event", push.Event), slog.String("openid", wechat.MaskOpenID(push.FromUserName)), slog.Bool("retry", !first))
+	c.String(http.StatusOK, "success")
+	if !first {
+		return
+	}
+	// The answer is sent; the work has its own deadline.
+	go h.applyPush(context.WithoutCancel(c.Request.Context()), push)
+}
+
+// applyPush records what a push says.
+func (h *handlers) applyPush(ctx context.Context, p *wxevent.Push) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	log := h.Logger.With(slog.String("event", p.Event), slog.String("openid", wechat.MaskOpenID(p.FromUserName)))
+	if p.Event == wxevent.SentEvent {
+		for _, r := range p.Results {
+			task, found, err := h.Queue.RecordWeChatResult(ctx, r.MsgID, notification.WeChatResult{
+				ErrorCode: r.ErrorCode, ErrorStatus: r.ErrorStatus, At: time.Unix(p.CreateTime, 0),
+			})
+			switch {
+			case err != nil:
+				log.Error("push not applied", slog.Any("error", err))
+			case !found:
+				log.Debug("sent event for a msgid we do not know", slog.String("msgid", r.MsgID))
+			default:
+				log.Info("WeChat delivery status recorded", slog.String("task_id", task), slog.Int("errcode", r.ErrorCode))
+			}
+		}
+		return
+	}
+	userID, bound, err := h.Users.UserOf(ctx, p.FromUserName)
+	if err != nil {
+		log.Error("push not applied", slog.Any("error", err))
+		return
+	}
+	if !bound {
+		userID = p.FromUserName // without the business's JWT the openid is the user id
+	}
+	var choices []subscriber.Choice
+	for _, ch := range p.Choices {
+		t, known := h.Registry.ByTemplateID(ch.TemplateID)
+		if !known || (ch.Status != subscriber.Accept && ch.Status != subscriber.Reject) {
+			continue
+		}
+		choices = append(choices, subscriber.Choice{TemplateID: ch.TemplateID, LongTerm: t.Kind == registry.LongTerm, Result: ch.Status})
+	}
+	settings := p.Event == wxevent.ChangeEvent
+	if err := h.Users.ApplyPush(ctx, userID, choices, h.GrantSource == "events" && !settings, settings); err != nil {
+		log.Error("push not applied", slog.Any("error", err))
+		return
+	}
+	log.Info("subscription push applied", slog.Int("choices", len(choices)))
+}
