@@ -115,7 +115,7 @@ var defects = []defect{
 	{name: "sandbox URL on the wrong port", file: "compose", old: "http://wechat-sandbox:8090}", new: "http://wechat-sandbox:8080}", wantInAny: "WECHAT_BASE_URL"},
 	{name: "sandbox URL naming no service", file: "compose", old: "http://wechat-sandbox:8090}", new: "http://sandbox:8090}", wantInAny: "WECHAT_BASE_URL"},
 	{name: "WECHAT_BASE_URL from the environment ignored", file: "compose", old: "WECHAT_BASE_URL: ${WECHAT_BASE_URL:-http://wechat-sandbox:8090}", new: "WECHAT_BASE_URL: http://wechat-sandbox:8090", env: environments["production"], wantInAny: "WECHAT_BASE_URL"},
-	{name: "sandbox with another secret", file: "compose", old: "      WECHAT_APP_SECRET: ${WECHAT_APP_SECRET:-sandbox-app-secret}\n    ports:", new: "      WECHAT_APP_SECRET: other-secret\n    ports:", wantInAny: "WECHAT_APP_SECRET"},
+	{name: "sandbox with another secret", file: "compose", old: "      WECHAT_APP_SECRET: ${WECHAT_APP_SECRET:-sandbox-app-secret}\n      # WeChat's message pushes", new: "      WECHAT_APP_SECRET: other-secret\n      # WeChat's message pushes", wantInAny: "WECHAT_APP_SECRET"},
 	{name: "production WeChat without TEMPLATES_FILE", env: map[string]string{"WECHAT_BASE_URL": productionWeChat}, wantInAny: "TEMPLATES_FILE"},
 	{name: "redis evicts", file: "compose", old: "noeviction", new: "allkeys-lru", wantInAny: "redis: command lacks --maxmemory-policy noeviction"},
 	{name: "redis without AOF", file: "compose", old: `"--appendonly", "yes"`, new: `"--appendonly", "no"`, wantInAny: "redis: command lacks --appendonly yes"},

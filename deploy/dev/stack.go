@@ -31,6 +31,7 @@ var devDefaults = map[string]string{
 	"WORKER_HTTP_ADDR":  "127.0.0.1:9090",
 	"SANDBOX_ADDR":      "127.0.0.1:8090",
 	"LOG_FORMAT":        "text",
+	"WECHAT_PUSH_TOKEN": "dev-push-token",
 }
 
 // stack is the running dev system.
@@ -103,6 +104,10 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 	var err error
 	if st.apiURL, err = apiLog.wait(ctx, st.failed); err == nil {
 		st.workerURL, err = workerLog.wait(ctx, st.failed)
+	}
+	if err == nil && st.sandbox != nil && env["WECHAT_PUSH_TOKEN"] != "" {
+		// The sandbox pushes popup, change and sent events to the API, as WeChat would.
+		err = st.sandbox.SetPush(sandbox.Push{URL: st.apiURL + "/v1/wx/events", Token: env["WECHAT_PUSH_TOKEN"], AESKey: env["WECHAT_PUSH_AES_KEY"]})
 	}
 	if err != nil {
 		st.stop()

@@ -18,6 +18,7 @@ type options struct {
 	addr     string
 	logLevel slog.Level
 	cfg      sandbox.Config
+	push     sandbox.Push
 }
 
 // parseFlags reads the settings; each flag's default is its environment
@@ -50,6 +51,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	errs = append(errs, rateVar(fs, &f.RateLimitRate, "rate-limit-rate", env("SANDBOX_RATE_LIMIT_RATE", "0"), "probability of errcode 45011 (SANDBOX_RATE_LIMIT_RATE)"))
 	errs = append(errs, durationVar(fs, &latency, "latency", env("SANDBOX_LATENCY", "0s"), "latency added to every WeChat call (SANDBOX_LATENCY)"))
 	errs = append(errs, durationVar(fs, &hangFor, "hang-for", env("SANDBOX_HANG_FOR", "60s"), "how long a hang lasts (SANDBOX_HANG_FOR)"))
+	fs.StringVar(&o.push.URL, "push-url", env("SANDBOX_PUSH_URL", ""), "send WeChat's message pushes here, e.g. http://127.0.0.1:8080/v1/wx/events (SANDBOX_PUSH_URL)")
+	fs.StringVar(&o.push.Token, "push-token", env("WECHAT_PUSH_TOKEN", ""), "the push token they are signed with (WECHAT_PUSH_TOKEN)")
+	fs.StringVar(&o.push.AESKey, "push-aes-key", env("WECHAT_PUSH_AES_KEY", ""), "EncodingAESKey: send them in safe mode (WECHAT_PUSH_AES_KEY)")
+	fs.BoolVar(&o.push.XML, "push-xml", env("SANDBOX_PUSH_XML", "") == "true", "send XML instead of JSON (SANDBOX_PUSH_XML=true)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug logs every WeChat call (LOG_LEVEL)")
 	if err := errors.Join(errs...); err != nil {
 		return o, err

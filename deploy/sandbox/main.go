@@ -44,6 +44,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if opts.push.URL != "" {
+		if err := sb.SetPush(opts.push); err != nil {
+			return fmt.Errorf("-push-url / SANDBOX_PUSH_URL: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", opts.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (-addr / SANDBOX_ADDR): %w", opts.addr, err)

@@ -93,6 +93,7 @@ type Sandbox struct {
 	minted int // codes minted since the last sweep of expired ones
 	// sessionKeys are the session keys issued, for leak tests.
 	sessionKeys []string
+	push        pushState
 	lastSeen    time.Time
 }
 

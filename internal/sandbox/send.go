@@ -127,6 +127,8 @@ func (s *Sandbox) send(r *http.Request) reply {
 		s.sends.messages = slices.Delete(s.sends.messages, 0, len(s.sends.messages)/10+1)
 	}
 	s.sends.messages = append(s.sends.messages, msg)
+	zero := 0
+	s.pushLocked(req.ToUser, SentEventName, pushItem{TemplateId: t.ID, MsgID: msg.MsgID, ErrorCode: &zero, ErrorStatus: "success"})
 	// The msgid goes out as a bare 64-bit integer, as WeChat sends it.
 	return success(json.RawMessage(fmt.Sprintf(`{"errcode":0,"errmsg":"ok","msgid":%d}`, id)))
 }
@@ -177,10 +179,15 @@ func (s *Sandbox) Subscribe(openid, templateID, action string, count int) (int, 
 		} else {
 			u.grants[t.ID] += count
 		}
+		for range count {
+			s.pushLocked(openid, PopupEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Accept, PopupScene: "0"})
+		}
 	case Reject:
+		s.pushLocked(openid, PopupEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Reject, PopupScene: "0"})
 	case Unsubscribe:
 		u.grants[t.ID] = 0
 		u.longTerm[t.ID] = false
+		s.pushLocked(openid, ChangeEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Reject})
 	default:
 		return 0, fmt.Errorf("action %q is not %s, %s or %s", action, Accept, Reject, Unsubscribe)
 	}

@@ -51,9 +51,12 @@ type Result struct {
 }
 
 // ID identifies a push for deduplication: WeChat retries a push it got no
-// answer to, and the retries are the same push.
+// answer to, and a retry carries the same sender, time, event and items
+// (in safe mode only the ciphertext differs), while two real pushes in the
+// same second differ in their items.
 func (p *Push) ID() string {
-	return fmt.Sprintf("%s:%d:%s", p.FromUserName, p.CreateTime, p.Event)
+	sum := sha1.Sum(fmt.Appendf(nil, "%v|%v", p.Choices, p.Results))
+	return fmt.Sprintf("%s:%d:%s:%s", p.FromUserName, p.CreateTime, p.Event, hex.EncodeToString(sum[:8]))
 }
 
 // Verifier checks and opens pushes for one mini program.

@@ -150,4 +150,8 @@ func TestRetriedPushesShareAnID(t *testing.T) {
 	if a.ID() != b.ID() || a.ID() == "" {
 		t.Fatalf("IDs %q and %q", a.ID(), b.ID())
 	}
+	other, _ := v.Open(params(), []byte(`{"FromUserName":"o-1","CreateTime":1700000000,"Event":"subscribe_msg_popup_event","List":{"TemplateId":"T2","SubscribeStatusString":"accept"}}`))
+	if other.ID() == a.ID() {
+		t.Fatal("two different pushes in the same second share an ID")
+	}
 }
