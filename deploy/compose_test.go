@@ -56,7 +56,7 @@ const (
 	sandboxDefaultSecret = "sandbox-app-secret"
 
 	productionWeChat = "https://api.weixin.qq.com"
-	// program.Probe, behind the "healthcheck" subcommand, gives up after 3s:
+	// The "healthcheck" subcommand (internal/program's probe) gives up after 3s:
 	// a shorter Docker timeout would kill a probe that was about to answer.
 	probeTimeout = 3 * time.Second
 	// Docker's grace period when stop_grace_period is unset.

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -38,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logs := stdout
 	if *demo {
 		// The demo prints its steps; the programs' logs are shown only if it fails.
-		logs = &failureLog{}
+		logs = &lockedWriter{w: &bytes.Buffer{}}
 	}
 	st, err := start(ctx, getenv, logs, *demo)
 	if err != nil {
@@ -47,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer st.stop()
 	if *demo {
 		if err := runDemo(ctx, st, stdout); err != nil {
-			if fl, ok := logs.(*failureLog); ok {
+			if fl, ok := logs.(*lockedWriter); ok {
 				fmt.Fprintf(stdout, "\n--- the programs' logs ---\n%s", fl.String())
 			}
 			return err

@@ -96,7 +96,9 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 		env["WECHAT_BASE_URL"], st.sandboxURL, st.sandbox = url, url, sb
 	}
 
-	logs = &lockedWriter{w: logs} // two programs write to it at once
+	if _, locked := logs.(*lockedWriter); !locked {
+		logs = &lockedWriter{w: logs} // two programs write to it at once
+	}
 	apiLog, workerLog := newAddrWatch(logs, "api listening"), newAddrWatch(logs, "worker running")
 	getenvOf := func(k string) string { return env[k] }
 	wg.Go(func() { st.watch("api", program.API(ctx, getenvOf, apiLog)) })
@@ -222,25 +224,8 @@ func attr(line []byte, key string) string {
 	return ""
 }
 
-// failureLog keeps the programs' logs for the demo to show if it fails.
-type failureLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (f *failureLog) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.buf.Write(p)
-}
-
-func (f *failureLog) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.buf.String()
-}
-
-// lockedWriter serialises writes from several goroutines.
+// lockedWriter serialises writes from several goroutines; over a
+// bytes.Buffer (the demo's logs, shown only if it fails) String reads it safely.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -250,4 +235,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s, ok := l.w.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return ""
 }

@@ -216,11 +216,11 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 }
 
 // localTTL is how long to keep a token read from Redis with remaining pttl.
-func localTTL(pttl, max time.Duration) time.Duration {
+func localTTL(pttl, limit time.Duration) time.Duration {
 	if pttl <= 0 { // no expiry set, or it expired between the two reads
-		return min(max, time.Second)
+		return min(limit, time.Second)
 	}
-	return min(max, pttl)
+	return min(limit, pttl)
 }
 
 // cacheTTL is how long a token WeChat says lives expiresIn stays cached:

@@ -2,11 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -15,17 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"wxnotify/internal/httpapi"
 	"wxnotify/internal/notification"
-	"wxnotify/internal/ratelimit"
-	"wxnotify/internal/redisconn"
-	"wxnotify/internal/redistest"
 	"wxnotify/internal/registry"
-	"wxnotify/internal/sandbox/sandboxtest"
-	"wxnotify/internal/subscriber"
-	"wxnotify/internal/wechat"
 )
 
 // The fuzz targets below send arbitrary bytes as the body of each POST
@@ -41,54 +29,11 @@ import (
 // minimisation budget of 60 s per new input stalls fuzzing for tens of
 // seconds at a time; -fuzzminimizetime 3s keeps the workers fuzzing.
 
-// fuzzSetup builds, once per fuzz target, the env that setup(t, options{})
-// builds, with the login limit set to loginPerMin.
-//
-// Why not setup itself: it takes a *testing.T, and a fuzz target has only
-// its *testing.F before f.Fuzz and then a fresh *testing.T per input whose
-// Cleanup runs when that input is done — so calling setup from inside
-// f.Fuzz (even under a sync.Once) would close the server and return the
-// Redis database after the first input. Everything setup relies on
-// (sandboxtest.Start, redistest.Lend, Cleanup) takes a testing.TB, so the
-// same construction done with f lives, with its sandbox and Redis database,
-// until the whole target ends, in seed replay and in every fuzz worker
-// alike. Keep it in step with setup.
-//
-// The returned env's t is nil: bind each input's *testing.T with fuzzAs
-// before using env.do and the other helpers.
+// fuzzSetup builds one env for a whole fuzz target (seed replay and every
+// fuzz worker): setup with the *testing.F, whose cleanup runs at the end.
 func fuzzSetup(f *testing.F, loginPerMin int) *env {
 	f.Helper()
-	sb := sandboxtest.Start(f)
-	target, err := redisconn.Parse(redistest.Lend(f).URL(), 500*time.Millisecond)
-	if err != nil {
-		f.Fatal(err)
-	}
-	rdb := target.Client()
-	f.Cleanup(func() { _ = rdb.Close() })
-	wc, err := wechat.New(wechat.Config{AppID: sandboxtest.AppID, AppSecret: sandboxtest.AppSecret, BaseURL: sb.URL, Timeout: time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	prom := prometheus.NewRegistry()
-	queue := notification.NewQueue(rdb, sandboxtest.AppID, time.Hour, 5)
-	router, err := httpapi.New(httpapi.Deps{
-		Logger: log, Registry: registry.Default(), WeChat: wc,
-		Users:    subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),
-		Queue:    queue,
-		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:test:login:", loginPerMin),
-		APIKeys:  []string{apiKey, "order-service-key-0002"},
-		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
-		MaxBodyBytes: 64 << 10, StoreTimeout: time.Second,
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv := httptest.NewServer(router)
-	f.Cleanup(srv.Close)
-	return &env{url: srv.URL, router: router, sb: sb, rdb: rdb, queue: queue, logs: logs}
+	return setup(f, options{loginPerMin: loginPerMin})
 }
 
 // fuzzAs is the shared env bound to one input's test, with the log emptied

@@ -61,7 +61,7 @@ type options struct {
 
 // env is the API on a test server, with its sandbox, Redis and captured logs.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	router *gin.Engine
 	sb     *sandboxtest.Server
@@ -70,7 +70,7 @@ type env struct {
 	logs   *syncBuffer
 }
 
-func setup(t *testing.T, o options) *env {
+func setup(t testing.TB, o options) *env {
 	t.Helper()
 	sb := sandboxtest.Start(t, o.sandboxMods...)
 	url := o.redisURL

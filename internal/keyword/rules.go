@@ -201,7 +201,7 @@ func checkPhoneNumber(v string) string {
 		"only digits and symbols allowed"); p != "" {
 		return p
 	}
-	if strings.IndexAny(v, "0123456789") < 0 {
+	if !strings.ContainsAny(v, "0123456789") {
 		return fmt.Sprintf("%q has no digit", v)
 	}
 	return ""

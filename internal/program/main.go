@@ -23,7 +23,7 @@ func Main(name string, run func(ctx context.Context, getenv func(string) string,
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	var err error
 	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
-		err = Probe(ctx, ProbeAddr(os.Getenv, listenVar, listenDefault), "/readyz")
+		err = probe(ctx, probeAddr(os.Getenv, listenVar, listenDefault), "/readyz")
 		name += " healthcheck"
 	} else {
 		err = run(ctx, os.Getenv, os.Stdout)

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// Probe is the programs' "healthcheck" subcommand, for images without curl
+// probe is the programs' "healthcheck" subcommand, for images without curl
 // (Docker health checks): it GETs path on the program's own listen address
 // and succeeds on HTTP 200.
-func Probe(ctx context.Context, listenAddr, path string) error {
+func probe(ctx context.Context, listenAddr, path string) error {
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", listenAddr, err)
@@ -36,9 +36,9 @@ func Probe(ctx context.Context, listenAddr, path string) error {
 	return nil
 }
 
-// ProbeAddr is the address the healthcheck subcommand probes: the program's
+// probeAddr is the address the healthcheck subcommand probes: the program's
 // variable, or its default.
-func ProbeAddr(getenv func(string) string, variable, def string) string {
+func probeAddr(getenv func(string) string, variable, def string) string {
 	if v := getenv(variable); v != "" {
 		return v
 	}

@@ -18,13 +18,13 @@ func TestProbe(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	_, port, _ := strings.Cut(addr, ":")
-	if err := Probe(context.Background(), ":"+port, "/readyz"); err != nil {
+	if err := probe(context.Background(), ":"+port, "/readyz"); err != nil {
 		t.Fatalf("probe of a ready server: %v", err)
 	}
-	if err := Probe(context.Background(), addr, "/other"); err == nil || !strings.Contains(err.Error(), "503") {
+	if err := probe(context.Background(), addr, "/other"); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("probe of a 503: %v", err)
 	}
-	if got := ProbeAddr(func(string) string { return "" }, "HTTP_ADDR", ":8080"); got != ":8080" {
+	if got := probeAddr(func(string) string { return "" }, "HTTP_ADDR", ":8080"); got != ":8080" {
 		t.Fatalf("ProbeAddr default = %q", got)
 	}
 }

@@ -58,7 +58,7 @@ func parseSentinel(rawURL string, useTLS bool, timeout time.Duration) (Target, e
 	o := &redis.FailoverOptions{
 		MasterName: master, SentinelAddrs: addrs, SentinelPassword: q.Get("sentinel_password"),
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
-		ContextTimeoutEnabled: true, MaxRetries: 1,
+		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 2,
 	}
 	if user != nil {
 		o.Username = user.Username()
@@ -86,7 +86,7 @@ func parseCluster(rawURL string, useTLS bool, timeout time.Duration) (Target, er
 	o := &redis.ClusterOptions{
 		Addrs:       addrs,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
-		ContextTimeoutEnabled: true, MaxRetries: 1,
+		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 2,
 	}
 	if user != nil {
 		o.Username = user.Username()
