@@ -68,6 +68,16 @@ func (h *handlers) receivePush(c *gin.Context) {
 		c.String(http.StatusOK, "success") // not ours to act on
 		return
 	}
+	if push.Event == wxevent.SentEvent {
+		// Recording WeChat's status is idempotent and quick, so it is done
+		// before answering: if Redis fails, WeChat's retry brings it again.
+		if err := h.recordSent(c, push); err != nil {
+			h.storeDown(c, "record sent event", err)
+			return
+		}
+		c.String(http.StatusOK, "success")
+		return
+	}
 	first, err := h.Users.FirstPush(c.Request.Context(), push.ID())
 	if err != nil {
 		h.storeDown(c, "remember push", err) // 503: WeChat will retry
@@ -82,27 +92,26 @@ func (h *handlers) receivePush(c *gin.Context) {
 	go h.applyPush(context.WithoutCancel(c.Request.Context()), push)
 }
 
+// recordSent keeps WeChat's final status of each message in a sent event,
+// by msgid, whether or not the worker has recorded that msgid yet.
+func (h *handlers) recordSent(c *gin.Context, p *wxevent.Push) error {
+	for _, r := range p.Results {
+		err := h.Queue.RecordWeChatResult(c.Request.Context(), r.MsgID, notification.WeChatResult{
+			ErrorCode: r.ErrorCode, ErrorStatus: r.ErrorStatus, At: time.Unix(p.CreateTime, 0),
+		})
+		if err != nil {
+			return err
+		}
+		logWith(c, slog.String("event", p.Event), slog.String("msgid", r.MsgID), slog.Int("errcode", r.ErrorCode))
+	}
+	return nil
+}
+
 // applyPush records what a push says.
 func (h *handlers) applyPush(ctx context.Context, p *wxevent.Push) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	log := h.Logger.With(slog.String("event", p.Event), slog.String("openid", wechat.MaskOpenID(p.FromUserName)))
-	if p.Event == wxevent.SentEvent {
-		for _, r := range p.Results {
-			task, found, err := h.Queue.RecordWeChatResult(ctx, r.MsgID, notification.WeChatResult{
-				ErrorCode: r.ErrorCode, ErrorStatus: r.ErrorStatus, At: time.Unix(p.CreateTime, 0),
-			})
-			switch {
-			case err != nil:
-				log.Error("push not applied", slog.Any("error", err))
-			case !found:
-				log.Debug("sent event for a msgid we do not know", slog.String("msgid", r.MsgID))
-			default:
-				log.Info("WeChat delivery status recorded", slog.String("task_id", task), slog.Int("errcode", r.ErrorCode))
-			}
-		}
-		return
-	}
 	userID, bound, err := h.Users.UserOf(ctx, p.FromUserName)
 	if err != nil {
 		log.Error("push not applied", slog.Any("error", err))

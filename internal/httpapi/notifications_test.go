@@ -184,16 +184,7 @@ func TestNotificationStatus(t *testing.T) {
 	}
 
 	// A stand-in worker delivers it and records the result.
-	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(notification.TaskType, func(_ context.Context, task *asynq.Task) error {
-		_, err := task.ResultWriter().Write([]byte(`{"status":"delivered","msgid":"1988810812324364291"}`))
-		return err
-	})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	standInWorker(t, e, `{"status":"delivered","msgid":"1988810812324364291"}`)
 	deadline := time.Now().Add(10 * time.Second)
 	for str(st.body, "state") != "completed" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -203,4 +194,20 @@ func TestNotificationStatus(t *testing.T) {
 		str(st.body, "result", "status") != "delivered" || str(st.body, "completed_at") == "" {
 		t.Fatalf("completed status: %s", st.raw)
 	}
+}
+
+// standInWorker completes every notification task with result, as a worker
+// that delivered it would, until the test ends.
+func standInWorker(t *testing.T, e *env, result string) {
+	t.Helper()
+	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(notification.TaskType, func(_ context.Context, task *asynq.Task) error {
+		_, err := task.ResultWriter().Write([]byte(result))
+		return err
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
 }

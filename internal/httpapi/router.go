@@ -42,7 +42,7 @@ type Users interface {
 type Queue interface {
 	Enqueue(ctx context.Context, p notification.Payload) (notification.Enqueued, error)
 	Status(ctx context.Context, id string) (notification.Status, error)
-	RecordWeChatResult(ctx context.Context, msgid string, r notification.WeChatResult) (string, bool, error)
+	RecordWeChatResult(ctx context.Context, msgid string, r notification.WeChatResult) error
 }
 
 // UserVerifier reads the user id from the business's JWT; *identity.Verifier is one.

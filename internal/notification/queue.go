@@ -125,7 +125,10 @@ func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 		return Status{}, fmt.Errorf("read notification %s: %w", id, err)
 	}
 	st := statusOf(info)
-	if m, err := q.rdb.HGetAll(ctx, q.keys.WeChatResult(id)).Result(); err == nil && m["at"] != "" {
+	if st.Result == nil || st.Result.MsgID == "" {
+		return st, nil
+	}
+	if m, err := q.rdb.HGetAll(ctx, q.keys.WeChatResult(st.Result.MsgID)).Result(); err == nil && m["at"] != "" {
 		code, _ := strconv.Atoi(m["error_code"])
 		at, _ := time.Parse(time.RFC3339, m["at"])
 		st.WeChat = &WeChatResult{ErrorCode: code, ErrorStatus: m["error_status"], At: at}
@@ -133,27 +136,21 @@ func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 	return st, nil
 }
 
-// RecordWeChatResult stores WeChat's final status for the notification that
-// delivered msgid; found is false for a msgid this deployment did not send
-// (or whose notification has passed its retention).
-func (q *Queue) RecordWeChatResult(ctx context.Context, msgid string, r WeChatResult) (taskID string, found bool, err error) {
-	taskID, err = q.rdb.Get(ctx, q.keys.MsgID(msgid)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("look up msgid: %w", err)
-	}
-	key := q.keys.WeChatResult(taskID)
-	_, err = q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+// RecordWeChatResult stores WeChat's final status of the message msgid.
+// It is kept whether or not the worker has recorded the msgid yet: WeChat
+// gives no ordering between its push and its answer to the send, and Status
+// finds it through the delivered notification's msgid either way.
+func (q *Queue) RecordWeChatResult(ctx context.Context, msgid string, r WeChatResult) error {
+	key := q.keys.WeChatResult(msgid)
+	_, err := q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, "error_code", r.ErrorCode, "error_status", r.ErrorStatus, "at", r.At.UTC().Format(time.RFC3339))
 		p.Expire(ctx, key, q.retention)
 		return nil
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("record WeChat result: %w", err)
+		return fmt.Errorf("record WeChat result of msgid %s: %w", msgid, err)
 	}
-	return taskID, true, nil
+	return nil
 }
 
 // inspect runs an Inspector call, which takes no context, within ctx.

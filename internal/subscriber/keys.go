@@ -43,13 +43,14 @@ func (k Keys) Ambiguous(userID, taskID string) string { return k.user(userID) + 
 // off in WeChat's settings (subscribe_msg_change_event).
 func (k Keys) Unsubscribed(userID string) string { return k.user(userID) + ":unsubscribed" }
 
-// MsgID maps a delivered message's msgid to its notification (task id), for
-// WeChat's subscribe_msg_sent_event.
-func (k Keys) MsgID(msgid string) string { return "wxnotify:" + k.appID + ":msgid:" + msgid }
-
-// WeChatResult holds WeChat's final delivery status of a notification (task id).
-func (k Keys) WeChatResult(taskID string) string {
-	return "wxnotify:" + k.appID + ":wechat_result:" + taskID
+// WeChatResult holds WeChat's final delivery status of the message msgid
+// (subscribe_msg_sent_event). It is keyed by the msgid, not by the
+// notification, because WeChat may push the event before the worker has
+// recorded which notification the msgid belongs to: the event is kept
+// whichever comes first, and the notification's status joins them through
+// the msgid in its result.
+func (k Keys) WeChatResult(msgid string) string {
+	return "wxnotify:" + k.appID + ":wechat_result:" + msgid
 }
 
 // Push marks a WeChat push (its ID) as applied, so WeChat's retries are not.
