@@ -113,14 +113,14 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	case "sent":
 		// Redelivered after a crash or lease expiry: it went out already.
 		h.outcome(ctx, a, "skipped_already_sent", slog.LevelInfo, slog.String("msgid", value))
-		return h.result(t, notification.Result{Status: notification.Delivered, MsgID: value})
+		return h.result(ctx, a, notification.Result{Status: notification.Delivered, MsgID: value})
 	case "not_bound":
 		h.outcome(ctx, a, "skipped_not_bound", slog.LevelInfo)
-		return h.result(t, notification.Result{Status: notification.Skipped, Reason: notification.ReasonNotBound})
+		return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: notification.ReasonNotBound})
 	case "unsubscribed":
 		a.openid = value
 		h.outcome(ctx, a, "skipped_unsubscribed", slog.LevelInfo)
-		return h.result(t, notification.Result{Status: notification.Skipped, Reason: notification.ReasonUnsubscribed})
+		return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: notification.ReasonUnsubscribed})
 	case "no_grant":
 		a.openid = value
 		reason := notification.ReasonNoGrant
@@ -128,7 +128,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			reason = notification.ReasonProbablyDelivered
 		}
 		h.outcome(ctx, a, "skipped_"+reason, slog.LevelDebug)
-		return h.result(t, notification.Result{Status: notification.Skipped, Reason: reason})
+		return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: reason})
 	}
 	a.openid, a.claimed = value, true
 	return h.send(ctx, a, ambiguous == 1)
@@ -181,31 +181,37 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error
 	return h.failed(ctx, a, err)
 }
 
-// delivered records the sent marker right after WeChat's success: a crash
-// before it is the one window in which a redelivery could send twice.
+// delivered records the sent marker right after WeChat's success. Until it
+// is written, a later run of this task could send again, so it is written
+// whatever Redis does while this attempt may still run.
 func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string, wasAmbiguous bool) error {
-	// One round trip: the sent marker, the msgid's index for WeChat's
-	// subscribe_msg_sent_event, and the ambiguity cleared if there was one.
-	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
-		p.Set(ctx, h.keys.MsgID(msgid), a.id, h.retention)
-		if wasAmbiguous {
-			p.Del(ctx, h.keys.Ambiguous(a.userID, a.id))
-		}
-		return nil
+	wctx, cancel := untilDeadline(ctx, time.Minute)
+	defer cancel()
+	// One round trip: the sent marker and the ambiguity cleared if there was one.
+	err := h.persist(wctx, a.id, "sent marker", func(ctx context.Context) error {
+		_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
+			if wasAmbiguous {
+				p.Del(ctx, h.keys.Ambiguous(a.userID, a.id))
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		// Delivered all the same: the result below still records it.
 		h.log.Error("sent marker not written", slog.String("task_id", a.id), slog.Any("error", err))
 	}
 	h.outcome(ctx, a, "delivered", slog.LevelInfo, slog.String("msgid", msgid))
-	return h.result(a.task, notification.Result{Status: notification.Delivered, MsgID: msgid})
+	return h.result(ctx, a, notification.Result{Status: notification.Delivered, MsgID: msgid})
 }
 
 // noGrant handles 43101: the user has no subscription left at WeChat.
 // After an ambiguous earlier attempt, that attempt probably delivered.
 func (h *Handler) noGrant(ctx context.Context, a *attempt, wasAmbiguous bool, out wechat.Outcome) error {
-	if err := h.rdb.HSet(ctx, h.keys.Grants(a.userID), a.p.TemplateID, 0).Err(); err != nil {
+	if err := h.persist(ctx, a.id, "zeroed grant", func(ctx context.Context) error {
+		return h.rdb.HSet(ctx, h.keys.Grants(a.userID), a.p.TemplateID, 0).Err()
+	}); err != nil {
 		h.log.Warn("zero grant", slog.String("task_id", a.id), slog.Any("error", err))
 	}
 	reason := notification.ReasonNoGrant
@@ -213,7 +219,7 @@ func (h *Handler) noGrant(ctx context.Context, a *attempt, wasAmbiguous bool, ou
 		reason = notification.ReasonProbablyDelivered
 	}
 	h.outcome(ctx, a, "skipped_"+reason, slog.LevelDebug, slog.Int("errcode", out.Code))
-	return h.result(a.task, notification.Result{Status: notification.Skipped, Reason: reason})
+	return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: reason})
 }
 
 // failed acts on a failure by its class: quotas defer without spending a
@@ -252,11 +258,13 @@ func (h *Handler) tokenFailed(ctx context.Context, a *attempt, err error) error 
 // returns err for asynq.
 func (h *Handler) giveBack(ctx context.Context, a *attempt, err error, ambiguous bool, outcome string, level slog.Level, attrs ...slog.Attr) error {
 	if a.claimed {
-		// A context of its own: the attempt's may be what just ran out.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		rctx, cancel := untilDeadline(ctx, 5*time.Second)
 		defer cancel()
-		if rerr := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
-			a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(h.retention.Seconds())).Err(); rerr != nil {
+		if rerr := h.persist(rctx, a.id, "grant given back", func(ctx context.Context) error {
+			return release.Run(ctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
+				a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(h.retention.Seconds())).Err()
+		}); rerr != nil {
+			// The claim marker stays: the next run finds its grant.
 			h.log.Error("grant not given back", slog.String("task_id", a.id), slog.Any("error", rerr))
 		}
 	}
@@ -289,12 +297,17 @@ func (h *Handler) takeRateSlot(ctx context.Context) error {
 	return &deferred{wait: maxInPlace, err: errors.New("send rate limit")}
 }
 
-func (h *Handler) result(t *asynq.Task, r notification.Result) error {
+// result records how the notification ended, on asynq's task. A failed
+// write is retried until Redis answers; asynq's writer works only within the
+// attempt's context, so that bounds it (a later run then finds the sent
+// marker). Retrying the task instead would re-run a finished send.
+func (h *Handler) result(ctx context.Context, a *attempt, r notification.Result) error {
 	b, _ := json.Marshal(r)
-	if _, err := t.ResultWriter().Write(b); err != nil {
-		// The notification is done; only its record failed. Retrying would
-		// re-run a finished send, so report and complete.
-		h.log.Error("result not recorded", slog.Any("error", err))
+	if err := h.persist(ctx, a.id, "result", func(context.Context) error {
+		_, err := a.task.ResultWriter().Write(b)
+		return err
+	}); err != nil {
+		h.log.Error("result not recorded", slog.String("task_id", a.id), slog.Any("error", err))
 	}
 	return nil
 }

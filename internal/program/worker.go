@@ -22,6 +22,7 @@ import (
 	"wxnotify/internal/logging"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/redisconn"
 )
 
 // Worker is the worker program: it delivers until ctx ends, then lets sends
@@ -37,6 +38,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	rdb := cfg.Redis.Target().Client()
 	defer rdb.Close()
+	redisconn.RideOutOutages(rdb) // asynq's task-state writes wait for Redis instead of stranding tasks
 	wc, err := wechatClient(cfg.WeChat)
 	if err != nil {
 		return err
