@@ -19,11 +19,19 @@ import (
 // hanging past our timeout, the token retired several times a second — still
 // delivers every notification once, with bounded retries and nothing
 // archived as permanent.
+//
+// A hang outlasts WECHAT_TIMEOUT three times over, so each one is a timeout;
+// the timeout itself is far above the sandbox's normal answer (well under
+// 10 ms), so that a machine busy enough to delay an answer that long is
+// rare. When it happens anyway, WeChat delivered but we timed out: the retry
+// meets 43101 and the notification truthfully ends "probably delivered".
+// Either way the phone must show it exactly once.
 func TestFaultWeChatChaos(t *testing.T) {
 	t.Parallel()
 	const n = 150
-	s := newStackEnv(t, 2, map[string]string{"WECHAT_TIMEOUT": "300ms", "MAX_RETRY": "20", "RETRY_CAP": "1s"}, func(c *sandbox.Config) {
-		c.Faults = sandbox.Faults{BusyRate: 0.2, HTTP500Rate: 0.05, HangRate: 0.02, HangFor: sandbox.Duration(2 * time.Second),
+	const timeout = time.Second
+	s := newStackEnv(t, 2, map[string]string{"WECHAT_TIMEOUT": timeout.String(), "MAX_RETRY": "20", "RETRY_CAP": "1s"}, func(c *sandbox.Config) {
+		c.Faults = sandbox.Faults{BusyRate: 0.2, HTTP500Rate: 0.05, HangRate: 0.02, HangFor: sandbox.Duration(3 * timeout),
 			Endpoints: []string{sandbox.EndpointSend, sandbox.EndpointStableToken}}
 		c.Seed = 7
 	})
@@ -46,10 +54,14 @@ func TestFaultWeChatChaos(t *testing.T) {
 		users[i] = s.user(1, 1)
 		ids[i] = s.notify(users[i], fmt.Sprintf("chaos-%d", i), nil)
 	}
-	attempts, worst := 0, 0
+	attempts, worst, probably := 0, 0, 0
 	for _, id := range ids {
 		st := s.waitFinished(id, 60*time.Second)
-		if st["state"] != "completed" || result(st, "status") != "delivered" {
+		switch {
+		case st["state"] == "completed" && result(st, "status") == "delivered":
+		case st["state"] == "completed" && result(st, "reason") == notification.ReasonProbablyDelivered:
+			probably++ // the phone check below proves it was
+		default:
 			t.Fatalf("%s ended %v; want delivered", id, st)
 		}
 		a := int(st["attempts"].(float64))
@@ -64,8 +76,8 @@ func TestFaultWeChatChaos(t *testing.T) {
 		}
 	}
 	calls := s.sb.Calls()
-	t.Logf("FIGURE chaos: %d/%d delivered in %s; %d attempts (%.2f per notification, worst %d of MAX_RETRY 20); send outcomes %v; stable_token calls %d",
-		n, n, time.Since(start).Round(time.Millisecond), attempts, float64(attempts)/n, worst, calls[sandbox.EndpointSend].Outcomes, calls[sandbox.EndpointStableToken].Calls)
+	t.Logf("FIGURE chaos: %d/%d delivered once in %s (%d of them reported probably_delivered after a timeout on a delivered send); %d attempts (%.2f per notification, worst %d of MAX_RETRY 20); send outcomes %v; stable_token calls %d",
+		n, n, time.Since(start).Round(time.Millisecond), probably, attempts, float64(attempts)/n, worst, calls[sandbox.EndpointSend].Outcomes, calls[sandbox.EndpointStableToken].Calls)
 	if worst > 10 {
 		t.Fatalf("a notification needed %d attempts; retries are not bounded sensibly", worst)
 	}
@@ -128,19 +140,28 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 	if refused == 0 || slowest > 2*time.Second {
 		t.Fatalf("%d refusals while Redis was down, slowest %s; want some, each within the timeout", refused, slowest)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Once Redis is back, a task that met the outage mid-attempt must move on
+	// at once (the worker waits for Redis before handing the task back to
+	// asynq), not wait for asynq's recoverer: 30 s lease plus a scan every
+	// minute. The deadline sits below that lease, so a task left to the
+	// recoverer fails the test.
+	restarted := time.Now()
+	limit := 25 * time.Second
 	for i := range accepted {
-		for len(s.sb.Messages(openids[i], "")) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("notification %d (answered 202) not delivered 30s after the restart\n%s", i, s.workers[0].logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
+		id := notification.TaskID("order_arrived", fmt.Sprintf("restart-%d", i))
+		st := s.waitFinished(id, limit-time.Since(restarted))
+		if st["state"] != "completed" || result(st, "status") != "delivered" {
+			t.Fatalf("notification %d (answered 202) ended %v; want delivered\n%s", i, st, s.workers[0].logs.String())
+		}
+		if got := len(s.sb.Messages(openids[i], "")); got != 1 {
+			t.Fatalf("notification %d reached the phone %d times; want once", i, got)
 		}
 	}
+	recovered := time.Since(restarted)
 	q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(notification.QueueName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("FIGURE redis restart: %d posted, %d answered 202 and all delivered, %d answered 503 (slowest %s), %d completed in the queue",
-		users, len(accepted), refused, slowest.Round(time.Millisecond), q.Completed)
+	t.Logf("FIGURE redis restart: %d posted, %d answered 202 and all delivered once, the last completed %s after the restart; %d answered 503 (slowest %s), %d completed in the queue",
+		users, len(accepted), recovered.Round(time.Millisecond), refused, slowest.Round(time.Millisecond), q.Completed)
 }

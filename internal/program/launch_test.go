@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +45,7 @@ func launch(t *testing.T, prog programFunc, env map[string]string, ready string)
 		return stopErr
 	}
 	t.Cleanup(func() { _ = stop() })
+	t.Cleanup(func() { keepLogsOfFailure(t, logs.String()) })
 	select {
 	case <-logs.seen:
 	case err := <-done:
@@ -94,4 +97,23 @@ func (w *logWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// keepLogsOfFailure shows the end of a failed test's program log, and all of
+// it in a file when WXNOTIFY_TEST_LOGS names a directory.
+func keepLogsOfFailure(t *testing.T, logs string) {
+	if !t.Failed() {
+		return
+	}
+	if dir := os.Getenv("WXNOTIFY_TEST_LOGS"); dir != "" {
+		f, err := os.CreateTemp(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-*.log")
+		if err == nil {
+			_, _ = f.WriteString(logs)
+			_ = f.Close()
+			t.Logf("program log in %s", f.Name())
+			return
+		}
+	}
+	lines := strings.Split(logs, "\n")
+	t.Logf("program log, last 60 of %d lines:\n%s", len(lines), strings.Join(lines[max(0, len(lines)-60):], "\n"))
 }
