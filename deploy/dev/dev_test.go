@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"wxnotify/internal/cmdtest"
 )
 
 func noEnv(string) string { return "" }
@@ -87,3 +89,8 @@ func TestREADMEWalkthroughAgainstTheDevStack(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { cmdtest.Main(m, main) }
+
+// go run ./deploy/dev -h (or -help) prints the usage and succeeds.
+func TestHelpExitsZero(t *testing.T) { cmdtest.CheckHelp(t, "demo") }
