@@ -201,6 +201,40 @@ func TestEveryRefusedNotificationCountsOnce(t *testing.T) {
 	}
 }
 
+// The JSON endpoints take a body labelled application/json, or not
+// labelled at all; any other label — a form, as curl -d sends without -H —
+// is refused with 415 before the body is read, and counts as refused.
+func TestJSONBodiesMustNotBeLabelledOtherwise(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	token, _ := e.login("")
+	code, _ := e.sb.Login("", "", false)
+	for _, label := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", "application/xml", "json", "application/json-seq"} {
+		for _, tc := range []struct {
+			path, auth string
+			body       any
+		}{
+			{"/v1/wx/login", "", map[string]string{"code": code}},
+			{"/v1/subscriptions", bearer(token), map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok"}},
+			{"/v1/notifications", bearer(apiKey), orderRequest("u-ct", "order-ct")},
+		} {
+			r := e.doAs(label, "POST", tc.path, tc.auth, tc.body)
+			e.want(r, 415, "unsupported_media_type")
+			if !strings.Contains(str(r.body, "error", "message"), "Content-Type: application/json") {
+				t.Errorf("POST %s labelled %q: %s; want it to say which Content-Type to send", tc.path, label, r.raw)
+			}
+		}
+	}
+	if got := e.enqueueCounts("invalid"); got[""] != 6 || len(got) != 1 {
+		t.Errorf("refusals counted %v; want 6 without a template (the body is not read)", got)
+	}
+	// The code was not spent by the refusals; unlabelled and charset-labelled bodies are read.
+	e.want(e.doAs("", "POST", "/v1/wx/login", "", map[string]string{"code": code}), 200, "")
+	e.want(e.doAs("application/json; charset=utf-8", "POST", "/v1/notifications", bearer(apiKey), orderRequest("u-ct", "order-ct")), 202, "")
+	e.want(e.doAs("", "POST", "/v1/notifications", bearer(apiKey), orderRequest("u-ct", "order-ct")), 200, "")
+	e.want(e.doAs("Application/JSON", "POST", "/v1/subscriptions", bearer(token), map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok"}), 200, "")
+}
+
 func TestNotifyAuth(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{})
