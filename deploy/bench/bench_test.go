@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wxnotify/internal/cmdtest"
 )
 
 // A tiny run of the whole benchmark: the tool keeps working, and the
@@ -30,3 +32,8 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("figures %+v", f)
 	}
 }
+
+func TestMain(m *testing.M) { cmdtest.Main(m, main) }
+
+// go run ./deploy/bench -h (or -help) prints the usage and succeeds.
+func TestHelpExitsZero(t *testing.T) { cmdtest.CheckHelp(t, "quick") }

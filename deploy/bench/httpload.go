@@ -56,6 +56,7 @@ func hammer(ctx context.Context, url, key string, conns int, d time.Duration, bo
 			for ctx.Err() == nil {
 				req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body(seq.Add(1))))
 				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
 					if ctx.Err() == nil {

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,17 +45,14 @@ type options struct {
 }
 
 func main() {
-	var o options
-	flag.BoolVar(&o.quick, "quick", false, "smaller run, under a minute")
-	flag.IntVar(&o.n, "n", 0, "notifications in the pipeline phase (default 20000; 4000 with -quick)")
-	flag.IntVar(&o.workers, "workers", 4, "worker processes")
-	flag.IntVar(&o.conns, "conns", 32, "concurrent HTTP clients")
-	flag.DurationVar(&o.httpFor, "http-for", 0, "length of each HTTP measurement (default 5s; 2s with -quick)")
-	flag.DurationVar(&o.latencyFor, "latency-for", 0, "length of the latency phase (default 10s; 3s with -quick)")
-	flag.DurationVar(&o.wechatDelay, "wechat-latency", 0, "latency the sandbox adds to each WeChat call")
-	flag.StringVar(&o.profile, "profile", "", "write 5 s CPU profiles of the api and worker 0 taken during the pipeline phase into this directory")
-	flag.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
-	flag.Parse()
+	o, err := parseFlags(os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	if o.bareGin != "" {
 		if err := serveBareGin(o.bareGin); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -69,6 +67,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags reads the command line; -h prints the usage to out and is flag.ErrHelp.
+func parseFlags(args []string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.BoolVar(&o.quick, "quick", false, "smaller run, under a minute")
+	fs.IntVar(&o.n, "n", 0, "notifications in the pipeline phase (default 20000; 4000 with -quick)")
+	fs.IntVar(&o.workers, "workers", 4, "worker processes")
+	fs.IntVar(&o.conns, "conns", 32, "concurrent HTTP clients")
+	fs.DurationVar(&o.httpFor, "http-for", 0, "length of each HTTP measurement (default 5s; 2s with -quick)")
+	fs.DurationVar(&o.latencyFor, "latency-for", 0, "length of the latency phase (default 10s; 3s with -quick)")
+	fs.DurationVar(&o.wechatDelay, "wechat-latency", 0, "latency the sandbox adds to each WeChat call")
+	fs.StringVar(&o.profile, "profile", "", "write 5 s CPU profiles of the api and worker 0 taken during the pipeline phase into this directory")
+	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
+	err := fs.Parse(args)
+	return o, err
 }
 
 func (o *options) defaults() {

@@ -59,6 +59,7 @@ func notifyBody(user, dedupe string) []byte {
 func post(ctx context.Context, client *http.Client, api, key string, body []byte) error {
 	req, _ := http.NewRequestWithContext(ctx, "POST", api+"/v1/notifications", bytesReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

@@ -22,15 +22,15 @@ wxnotify dev stack
 {{if .Sandbox}}
 The whole flow (bash; needs curl and sed):
 
-API={{.API}} SANDBOX={{.Sandbox}} KEY={{.Key}}
+API={{.API}} SANDBOX={{.Sandbox}} KEY={{.Key}} JSON='Content-Type: application/json'
 # 1. the mini program logs in: the sandbox plays wx.login, the API binds the openid
-CODE=$(curl -s -XPOST $SANDBOX/sandbox/login -d '{"openid":"{{.OpenID}}"}' | sed -E 's/.*"code":"([^"]+)".*/\1/')
-TOKEN=$(curl -s -XPOST $API/v1/wx/login -d "{\"code\":\"$CODE\"}" | sed -E 's/.*"session_token":"([^"]+)".*/\1/')
+CODE=$(curl -s -XPOST $SANDBOX/sandbox/login -H "$JSON" -d '{"openid":"{{.OpenID}}"}' | sed -E 's/.*"code":"([^"]+)".*/\1/')
+TOKEN=$(curl -s -XPOST $API/v1/wx/login -H "$JSON" -d "{\"code\":\"$CODE\"}" | sed -E 's/.*"session_token":"([^"]+)".*/\1/')
 # 2. the user taps accept: WeChat records it (sandbox), the mini program reports the raw result
-curl -s -w '\n' -XPOST $SANDBOX/sandbox/subscriptions -d '{"openid":"{{.OpenID}}","template_id":"{{.TemplateID}}","action":"accept"}'
-curl -s -w '\n' -XPOST $API/v1/subscriptions -H "Authorization: Bearer $TOKEN" -d '{"{{.TemplateID}}":"accept","errMsg":"requestSubscribeMessage:ok"}'
+curl -s -w '\n' -XPOST $SANDBOX/sandbox/subscriptions -H "$JSON" -d '{"openid":"{{.OpenID}}","template_id":"{{.TemplateID}}","action":"accept"}'
+curl -s -w '\n' -XPOST $API/v1/subscriptions -H "Authorization: Bearer $TOKEN" -H "$JSON" -d '{"{{.TemplateID}}":"accept","errMsg":"requestSubscribeMessage:ok"}'
 # 3. the order service posts the notification
-ID=$(curl -s -XPOST $API/v1/notifications -H "Authorization: Bearer $KEY" -d '{"template":"order_arrived","openid":"{{.OpenID}}","dedupe_key":"order-42","data":{"item_name":"牛肉面 x2","order_id":"TX20261124001","arrived_at":"2026-11-24T15:01:00+08:00","pickup_location":"3号楼前台"}}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
+ID=$(curl -s -XPOST $API/v1/notifications -H "Authorization: Bearer $KEY" -H "$JSON" -d '{"template":"order_arrived","openid":"{{.OpenID}}","dedupe_key":"order-42","data":{"item_name":"牛肉面 x2","order_id":"TX20261124001","arrived_at":"2026-11-24T15:01:00+08:00","pickup_location":"3号楼前台"}}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
 # 4. its status (repeat until "completed"), and the message on the phone
 sleep 1; curl -s -w '\n' $API/v1/notifications/$ID -H "Authorization: Bearer $KEY"
 curl -s -w '\n' "$SANDBOX/sandbox/messages?openid={{.OpenID}}"

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"wxnotify/internal/cmdtest"
 )
 
 func noEnv(string) string { return "" }
@@ -60,6 +62,15 @@ func TestREADMEWalkthroughAgainstTheDevStack(t *testing.T) {
 		}
 	}
 	script := walkthrough(t)
+	// Every request with a body says it is JSON: curl -d alone labels it a form.
+	if !strings.Contains(script, "JSON='Content-Type: application/json'") {
+		t.Error("the walk-through does not set JSON='Content-Type: application/json'")
+	}
+	for _, line := range strings.Split(script, "\n") {
+		if strings.Contains(line, " -d ") && !strings.Contains(line, `-H "$JSON" -d `) {
+			t.Errorf("a request with a body but no Content-Type: %s", line)
+		}
+	}
 
 	// Same text as the banner at the default addresses.
 	st := &stack{env: devDefaults, apiURL: "http://127.0.0.1:8080", workerURL: "http://127.0.0.1:9090", sandboxURL: "http://127.0.0.1:8090", redis: "embedded"}
@@ -87,3 +98,8 @@ func TestREADMEWalkthroughAgainstTheDevStack(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { cmdtest.Main(m, main) }
+
+// go run ./deploy/dev -h (or -help) prints the usage and succeeds.
+func TestHelpExitsZero(t *testing.T) { cmdtest.CheckHelp(t, "demo") }

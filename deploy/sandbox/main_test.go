@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wxnotify/internal/cmdtest"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -97,3 +99,8 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { cmdtest.Main(m, main) }
+
+// go run ./deploy/sandbox -h (or -help) prints the usage and succeeds.
+func TestHelpExitsZero(t *testing.T) { cmdtest.CheckHelp(t, "push-url") }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -57,6 +58,11 @@ var fieldCache sync.Map
 // decodeObject decodes the body, which must be one JSON object, into v;
 // with fields set, every key must be one of them, exactly.
 func decodeObject(c *gin.Context, v any, fields map[string]bool) bool {
+	if ct := c.GetHeader("Content-Type"); !jsonContentType(ct) {
+		fail(c, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("Content-Type is %q; send the JSON body with Content-Type: application/json", ct), "")
+		return false
+	}
 	body, ok := readBody(c)
 	if !ok {
 		return false
@@ -95,6 +101,18 @@ func decodeObject(c *gin.Context, v any, fields map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// jsonContentType reports whether a request labelled ct may carry a JSON
+// body: application/json, with any parameters, or no label at all. A body
+// labelled as something else — a form, as curl -d sends it without -H — is
+// refused rather than read as JSON, so the client's mistake shows at once.
+func jsonContentType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(ct)
+	return err == nil && mediaType == "application/json"
 }
 
 // topLevelKeys lists the keys of a JSON object that has already been

@@ -18,9 +18,16 @@ import (
 
 const safeKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 
-// push sends body to /v1/wx/events signed as WeChat signs it (safe mode
-// when the env was built with an AES key) and returns status and body.
+// push sends body to /v1/wx/events signed and labelled (text/xml, JSON
+// bodies too) as WeChat sends it, in safe mode when aesKey is set, and
+// returns status and body.
 func (e *env) push(body string, aesKey string, tamper bool) (int, string) {
+	e.t.Helper()
+	return e.pushAs("text/xml", body, aesKey, tamper)
+}
+
+// pushAs is push with another Content-Type.
+func (e *env) pushAs(contentType, body string, aesKey string, tamper bool) (int, string) {
 	e.t.Helper()
 	q := url.Values{"timestamp": {"1700000000"}, "nonce": {"n1"}}
 	q.Set("signature", wxevent.Sign(pushToken, "1700000000", "n1"))
@@ -38,7 +45,7 @@ func (e *env) push(body string, aesKey string, tamper bool) (int, string) {
 		q.Set("signature", strings.Repeat("0", 40))
 		q.Set("msg_signature", strings.Repeat("0", 40))
 	}
-	resp, err := http.Post(e.url+"/v1/wx/events?"+q.Encode(), "application/json", bytes.NewReader([]byte(body)))
+	resp, err := http.Post(e.url+"/v1/wx/events?"+q.Encode(), contentType, bytes.NewReader([]byte(body)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -173,5 +180,26 @@ func TestPushRefusesGarbage(t *testing.T) {
 	// Pushes of other kinds are acknowledged and ignored.
 	if st, body := e.push(`{"FromUserName":"o","CreateTime":1,"MsgType":"event","Event":"user_enter_tempsession"}`, "", false); st != 200 || body != "success" {
 		t.Fatalf("other event: %d %s", st, body)
+	}
+}
+
+// The format is judged by the body, never by the label: WeChat labels its
+// JSON pushes text/xml, and a label may be missing or wrong.
+func TestPushFormatIsJudgedByTheBody(t *testing.T) {
+	t.Parallel()
+	for _, aes := range []string{"", safeKey} {
+		e := setup(t, options{push: true, grantSource: "events", pushAESKey: aes})
+		_, openid := e.login("")
+		xmlPopup := fmt.Sprintf(`<xml><ToUserName>gh_1</ToUserName><FromUserName>%s</FromUserName><CreateTime>%%d</CreateTime><MsgType>event</MsgType><Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List><TemplateId>%s</TemplateId><SubscribeStatusString>accept</SubscribeStatusString><PopupScene>0</PopupScene></List></SubscribeMsgPopupEvent></xml>`, openid, orderTmpl)
+		n := 0
+		for _, label := range []string{"text/xml", "text/xml; charset=utf-8", "application/json", "application/x-www-form-urlencoded", ""} {
+			for _, body := range []string{popup(openid, 1700000100+n, "accept"), fmt.Sprintf(xmlPopup, 1700000101+n)} {
+				if st, answer := e.pushAs(label, body, aes, false); st != 200 || answer != "success" {
+					t.Fatalf("aes %v, labelled %q: %d %q for %s", aes != "", label, st, answer, body)
+				}
+				n += 2
+			}
+		}
+		e.grantsEventually(openid, fmt.Sprint(n/2))
 	}
 }

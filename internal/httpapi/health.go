@@ -9,12 +9,12 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// healthz is GET /healthz: the process is alive.
+// healthz is GET (or HEAD) /healthz: the process is alive.
 func (h *handlers) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// readyz is GET /readyz: Redis answers, so requests can be served.
+// readyz is GET (or HEAD) /readyz: Redis answers, so requests can be served.
 func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()

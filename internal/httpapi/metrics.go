@@ -23,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"route", "method"}),
 		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxnotify_notifications_enqueued_total",
-			Help: "POST /v1/notifications outcomes by template: accepted, duplicate, invalid, unavailable.",
+			Help: "POST /v1/notifications answers by template (empty when the body names none in the registry) and outcome: accepted, duplicate, invalid (refused: 400, 413, 415), unavailable (503), error.",
 		}, []string{"template", "outcome"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.enqueues)

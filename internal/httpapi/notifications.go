@@ -36,18 +36,45 @@ type notifyResponse struct {
 const maxSchedule = 30 * 24 * time.Hour
 
 // notify is POST /v1/notifications: validate and render now, enqueue once.
+// Every answer counts once in wxnotify_notifications_enqueued_total, by
+// its status, under the template the body named when the registry has it
+// (an empty template label otherwise: the name is the client's to choose).
 func (h *handlers) notify(c *gin.Context) {
 	var req notifyRequest
-	if !decodeJSON(c, &req) {
+	h.enqueue(c, &req)
+	template := ""
+	if t, ok := h.Registry.Lookup(req.Template); ok {
+		template = t.Name
+	}
+	h.Metrics.enqueues.WithLabelValues(template, enqueueOutcome(c.Writer.Status())).Inc()
+}
+
+// enqueueOutcome names a POST /v1/notifications answer for the metrics.
+func enqueueOutcome(status int) string {
+	switch {
+	case status == http.StatusAccepted:
+		return "accepted"
+	case status == http.StatusOK:
+		return "duplicate"
+	case status == http.StatusServiceUnavailable:
+		return "unavailable"
+	case status >= 400 && status < 500:
+		return "invalid" // the request was refused: 400, 413, 415
+	}
+	return "error"
+}
+
+// enqueue answers POST /v1/notifications.
+func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) {
+	if !decodeJSON(c, req) {
 		return
 	}
-	tmpl, ok := h.checkNotify(c, &req)
+	tmpl, ok := h.checkNotify(c, req)
 	if !ok {
 		return
 	}
 	rendered, err := tmpl.Render(req.Data)
 	if err != nil {
-		h.Metrics.enqueues.WithLabelValues(tmpl.Name, "invalid").Inc()
 		var fe *registry.FieldError
 		if errors.As(err, &fe) {
 			fail(c, http.StatusBadRequest, "invalid_value", fe.Message, fe.Field)
@@ -78,7 +105,6 @@ func (h *handlers) notify(c *gin.Context) {
 		// business's JWT the openid is the user id, bound or not.
 		userID, bound, err := h.Users.UserOf(ctx, p.OpenID)
 		if err != nil {
-			h.Metrics.enqueues.WithLabelValues(tmpl.Name, "unavailable").Inc()
 			h.storeDown(c, "resolve openid", err)
 			return
 		}
@@ -89,7 +115,6 @@ func (h *handlers) notify(c *gin.Context) {
 	}
 	res, err := h.Queue.Enqueue(ctx, p)
 	if err != nil {
-		h.Metrics.enqueues.WithLabelValues(tmpl.Name, "unavailable").Inc()
 		h.storeDown(c, "enqueue notification", err)
 		return
 	}
@@ -97,7 +122,6 @@ func (h *handlers) notify(c *gin.Context) {
 	if res.Duplicate {
 		status, outcome = http.StatusOK, "duplicate"
 	}
-	h.Metrics.enqueues.WithLabelValues(tmpl.Name, outcome).Inc()
 	logWith(c, slog.String("task_id", res.ID), slog.String("template", tmpl.Name), slog.String("dedupe_key", p.DedupeKey), slog.String("outcome", outcome))
 	c.JSON(status, notifyResponse{ID: res.ID, State: res.State, Duplicate: res.Duplicate})
 }

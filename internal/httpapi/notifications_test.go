@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,7 @@ func TestNotifyValidation(t *testing.T) {
 		return m
 	}
 	data := func(m map[string]any) map[string]any { return m["data"].(map[string]any) }
+	refused := 0
 	for _, tc := range []struct {
 		name    string
 		body    any
@@ -123,10 +125,114 @@ func TestNotifyValidation(t *testing.T) {
 		if r.status != 400 || r.errCode() != tc.code || r.errField() != tc.field || !strings.Contains(str(r.body, "error", "message"), tc.message) {
 			t.Errorf("%s: %d %s; want 400 %s field %q mentioning %q", tc.name, r.status, r.raw, tc.code, tc.field, tc.message)
 		}
+		refused++
+	}
+	counted := 0
+	for _, n := range e.enqueueCounts("invalid") {
+		counted += n
+	}
+	if counted != refused {
+		t.Errorf("%d requests refused, %d counted as invalid", refused, counted)
 	}
 	if n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName); n != nil && n.Size != 0 {
 		t.Fatalf("%d tasks enqueued by refused requests", n.Size)
 	}
+}
+
+// enqueueCounts reads wxnotify_notifications_enqueued_total for an outcome, by template.
+func (e *env) enqueueCounts(outcome string) map[string]int {
+	e.t.Helper()
+	prefix := `wxnotify_notifications_enqueued_total{outcome="` + outcome + `",template="`
+	counts := map[string]int{}
+	for _, line := range strings.Split(e.do("GET", "/metrics", "", nil).raw, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			template, value, _ := strings.Cut(rest, `"} `)
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				e.t.Fatalf("metric line %q", line)
+			}
+			counts[template] = n
+		}
+	}
+	return counts
+}
+
+// Every refused notification counts once as invalid, under the template it
+// names when the registry has it: field errors, data errors and bodies the
+// decoder refuses alike (issue 11: 8 answers of 400 counted 2).
+func TestEveryRefusedNotificationCountsOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{maxBody: 2048})
+	edit := func(f func(m map[string]any)) map[string]any {
+		m := orderRequest("u-1", "order-m")
+		f(m)
+		return m
+	}
+	data := func(m map[string]any) map[string]any { return m["data"].(map[string]any) }
+	order := []any{
+		edit(func(m map[string]any) { delete(m, "dedupe_key") }),
+		edit(func(m map[string]any) { m["openid"] = "o-1" }),
+		edit(func(m map[string]any) { m["send_at"] = "tomorrow" }),
+		edit(func(m map[string]any) { delete(m, "data") }),
+		edit(func(m map[string]any) { delete(data(m), "item_name") }),
+		edit(func(m map[string]any) { data(m)["arrived_at"] = "yesterday" }),
+		edit(func(m map[string]any) { m["dedup_key"] = "typo" }),
+		edit(func(m map[string]any) { m["dedupe_key"] = 42 }),
+	}
+	nameless := []any{
+		edit(func(m map[string]any) { data(m)["pickup_location"] = strings.Repeat("x", 4096) }), // 413: never read to the end
+		edit(func(m map[string]any) { m["template"] = "order_lost" }),
+		edit(func(m map[string]any) { delete(m, "template") }),
+		"{x", "[]", "",
+	}
+	for _, body := range append(order, nameless...) {
+		if r := e.do("POST", "/v1/notifications", bearer(apiKey), body); r.status != 400 && r.status != 413 {
+			t.Fatalf("%v: %d %s; want it refused", body, r.status, r.raw)
+		}
+	}
+	e.want(e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-1", "order-ok")), 202, "")
+	e.want(e.do("POST", "/v1/notifications", "", orderRequest("u-1", "order-ok")), 401, "unauthorized") // not a notification yet
+	invalid := e.enqueueCounts("invalid")
+	if invalid["order_arrived"] != len(order) || invalid[""] != len(nameless) || len(invalid) != 2 {
+		t.Errorf("invalid counts %v; want order_arrived %d and (no template) %d", invalid, len(order), len(nameless))
+	}
+	if accepted := e.enqueueCounts("accepted"); accepted["order_arrived"] != 1 || len(accepted) != 1 {
+		t.Errorf("accepted counts %v; want order_arrived 1", accepted)
+	}
+}
+
+// The JSON endpoints take a body labelled application/json, or not
+// labelled at all; any other label — a form, as curl -d sends without -H —
+// is refused with 415 before the body is read, and counts as refused.
+func TestJSONBodiesMustNotBeLabelledOtherwise(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	token, _ := e.login("")
+	code, _ := e.sb.Login("", "", false)
+	for _, label := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", "application/xml", "json", "application/json-seq"} {
+		for _, tc := range []struct {
+			path, auth string
+			body       any
+		}{
+			{"/v1/wx/login", "", map[string]string{"code": code}},
+			{"/v1/subscriptions", bearer(token), map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok"}},
+			{"/v1/notifications", bearer(apiKey), orderRequest("u-ct", "order-ct")},
+		} {
+			r := e.doAs(label, "POST", tc.path, tc.auth, tc.body)
+			e.want(r, 415, "unsupported_media_type")
+			if !strings.Contains(str(r.body, "error", "message"), "Content-Type: application/json") {
+				t.Errorf("POST %s labelled %q: %s; want it to say which Content-Type to send", tc.path, label, r.raw)
+			}
+		}
+	}
+	if got := e.enqueueCounts("invalid"); got[""] != 6 || len(got) != 1 {
+		t.Errorf("refusals counted %v; want 6 without a template (the body is not read)", got)
+	}
+	// The code was not spent by the refusals; unlabelled and charset-labelled bodies are read.
+	e.want(e.doAs("", "POST", "/v1/wx/login", "", map[string]string{"code": code}), 200, "")
+	e.want(e.doAs("application/json; charset=utf-8", "POST", "/v1/notifications", bearer(apiKey), orderRequest("u-ct", "order-ct")), 202, "")
+	e.want(e.doAs("", "POST", "/v1/notifications", bearer(apiKey), orderRequest("u-ct", "order-ct")), 200, "")
+	e.want(e.doAs("Application/JSON", "POST", "/v1/subscriptions", bearer(token), map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok"}), 200, "")
 }
 
 func TestNotifyAuth(t *testing.T) {

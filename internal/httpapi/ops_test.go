@@ -20,6 +20,11 @@ func TestHealthReadyMetrics(t *testing.T) {
 	e := setup(t, options{})
 	e.want(e.do("GET", "/healthz", "", nil), 200, "")
 	e.want(e.do("GET", "/readyz", "", nil), 200, "")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := e.do("HEAD", path, "", nil); r.status != 200 || r.raw != "" {
+			t.Errorf("HEAD %s: %d %q; want 200 and no body (load balancers probe with HEAD)", path, r.status, r.raw)
+		}
+	}
 	e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-1", "order-m"))
 	e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-1", "order-m"))
 	m := e.do("GET", "/metrics", "", nil)
@@ -149,6 +154,7 @@ func TestRedisStoppedAnswers503(t *testing.T) {
 		{"POST", "/v1/wx/login", "", map[string]string{"code": code}},
 		{"GET", "/v1/subscriptions", bearer(token), nil},
 		{"GET", "/readyz", "", nil},
+		{"HEAD", "/readyz", "", nil},
 	} {
 		start := time.Now()
 		r := e.do(tc.method, tc.path, tc.auth, tc.body)
@@ -160,6 +166,7 @@ func TestRedisStoppedAnswers503(t *testing.T) {
 		}
 	}
 	e.want(e.do("GET", "/healthz", "", nil), 200, "")
+	e.want(e.do("HEAD", "/healthz", "", nil), 200, "")
 
 	// The refused login did not spend the user's code: once Redis is back, it works.
 	if err := srv.Restart(); err != nil {

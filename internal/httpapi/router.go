@@ -118,8 +118,10 @@ func New(d Deps) (*gin.Engine, error) {
 	h := &handlers{Deps: d, keys: newKeyRing(d.APIKeys)}
 	store, withWeChat := deadline(d.StoreTimeout), deadline(d.StoreTimeout+wechatBudget)
 
-	r.GET("/healthz", h.healthz)
-	r.GET("/readyz", h.readyz)
+	// Load balancers probe with HEAD as often as with GET.
+	probe := []string{http.MethodGet, http.MethodHead}
+	r.Match(probe, "/healthz", h.healthz)
+	r.Match(probe, "/readyz", h.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
 	r.GET("/openapi.yaml", serveOpenAPI)
 

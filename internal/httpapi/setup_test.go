@@ -167,6 +167,12 @@ func str(m map[string]any, path ...string) string {
 // do sends a request; body is marshalled unless it is a string (sent raw).
 func (e *env) do(method, path, auth string, body any) reply {
 	e.t.Helper()
+	return e.doAs("application/json", method, path, auth, body)
+}
+
+// doAs is do with the body labelled contentType (none when empty).
+func (e *env) doAs(contentType, method, path, auth string, body any) reply {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -180,7 +186,9 @@ func (e *env) do(method, path, auth string, body any) reply {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

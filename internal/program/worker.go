@@ -92,7 +92,8 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	return nil
 }
 
-// listenWorker serves /healthz, /readyz and /metrics.
+// listenWorker serves /healthz, /readyz and /metrics (a GET pattern
+// answers HEAD too).
 func listenWorker(addr string, log *slog.Logger, gatherer prometheus.Gatherer, rdb redis.UniversalClient) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

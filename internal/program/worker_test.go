@@ -36,6 +36,12 @@ func TestWorkerHealthMetricsAndLogLines(t *testing.T) {
 		if code, body := get(t, w.addr+path); code != 200 {
 			t.Fatalf("worker %s: %d %s", path, code, body)
 		}
+		// Load balancers probe with HEAD.
+		resp, err := http.Head(w.addr + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("worker HEAD %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
 	}
 	_, metrics := get(t, w.addr+"/metrics")
 	for _, want := range []string{

@@ -50,14 +50,37 @@ func (s *Sandbox) SetPush(p Push) error {
 	return nil
 }
 
-// pushItem is one List entry, in the shape both JSON and XML use.
+// pushItem is one List entry, in the shape both JSON and XML use. MsgID
+// and ErrorCode are strings in both, as in WeChat's documented JSON example
+// ("MsgID": "1864323726461255680", "ErrorCode": "0"): a receiver reading
+// them as numbers — JavaScript's JSON.parse, a float64 — loses the
+// msgid's last digits.
 type pushItem struct {
 	TemplateId            string `json:"TemplateId" xml:"TemplateId"`
 	SubscribeStatusString string `json:"SubscribeStatusString,omitempty" xml:"SubscribeStatusString,omitempty"`
 	PopupScene            string `json:"PopupScene,omitempty" xml:"PopupScene,omitempty"`
-	MsgID                 string `json:"-" xml:"MsgID,omitempty"`
-	ErrorCode             *int   `json:"ErrorCode,omitempty" xml:"ErrorCode,omitempty"`
+	MsgID                 string `json:"MsgID,omitempty" xml:"MsgID,omitempty"`
+	ErrorCode             string `json:"ErrorCode,omitempty" xml:"ErrorCode,omitempty"`
 	ErrorStatus           string `json:"ErrorStatus,omitempty" xml:"ErrorStatus,omitempty"`
+}
+
+// pushBody is a push in either form. In XML the List sits in an element
+// named for the event; in JSON it is List itself, an object for one item.
+type pushBody struct {
+	XMLName      xml.Name  `json:"-" xml:"xml"`
+	ToUserName   string    `json:"ToUserName"`
+	FromUserName string    `json:"FromUserName"`
+	CreateTime   int64     `json:"CreateTime"`
+	MsgType      string    `json:"MsgType"`
+	Event        string    `json:"Event"`
+	List         *pushItem `json:"List" xml:"-"`
+	Popup        *xmlList  `json:"-" xml:"SubscribeMsgPopupEvent,omitempty"`
+	Change       *xmlList  `json:"-" xml:"SubscribeMsgChangeEvent,omitempty"`
+	Sent         *xmlList  `json:"-" xml:"SubscribeMsgSentEvent,omitempty"`
+}
+
+type xmlList struct {
+	List pushItem
 }
 
 // pushLocked queues one push of event about openid; s.mu must be held.
@@ -75,24 +98,28 @@ func (s *Sandbox) pushLocked(openid, event string, item pushItem) {
 }
 
 func (s *Sandbox) encodePush(openid, event string, t int64, item pushItem) []byte {
-	if s.push.cfg.XML {
-		wrap := map[string]string{PopupEventName: "SubscribeMsgPopupEvent", ChangeEventName: "SubscribeMsgChangeEvent", SentEventName: "SubscribeMsgSentEvent"}[event]
-		items, _ := xml.Marshal(struct {
-			XMLName xml.Name `xml:"List"`
-			pushItem
-		}{pushItem: item})
-		return fmt.Appendf(nil, "<xml><ToUserName>gh_sandbox</ToUserName><FromUserName>%s</FromUserName><CreateTime>%d</CreateTime><MsgType>event</MsgType><Event>%s</Event><%s>%s</%s></xml>",
-			openid, t, event, wrap, items, wrap)
+	b := pushBody{ToUserName: "gh_sandbox", FromUserName: openid, CreateTime: t, MsgType: "event", Event: event}
+	if !s.push.cfg.XML {
+		b.List = &item
+		out, _ := json.Marshal(b)
+		return out
 	}
-	list, _ := json.Marshal(item)
-	if item.MsgID != "" { // a bare 64-bit number, as WeChat sends it
-		list = append(list[:len(list)-1], fmt.Appendf(nil, `,"MsgID":%s}`, item.MsgID)...)
+	l := &xmlList{List: item}
+	switch event {
+	case PopupEventName:
+		b.Popup = l
+	case ChangeEventName:
+		b.Change = l
+	case SentEventName:
+		b.Sent = l
 	}
-	return fmt.Appendf(nil, `{"ToUserName":"gh_sandbox","FromUserName":%q,"CreateTime":%d,"MsgType":"event","Event":%q,"List":%s}`, openid, t, event, list)
+	out, _ := xml.Marshal(b)
+	return out
 }
 
 // deliverPush posts body as WeChat does — signed, encrypted in safe mode —
-// and retries up to three times while the server does not answer success.
+// and pushes it again, up to three more times, while the server does not
+// acknowledge it.
 func (s *Sandbox) deliverPush(ps pushState, body []byte) {
 	for attempt := range 4 {
 		ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), randomString(6)
@@ -107,16 +134,19 @@ func (s *Sandbox) deliverPush(ps pushState, body []byte) {
 			q.Set("encrypt_type", "aes")
 			q.Set("msg_signature", wxevent.Sign(ps.cfg.Token, ts, nonce, enc))
 			if ps.cfg.XML {
-				payload = []byte("<xml><ToUserName>gh_sandbox</ToUserName><Encrypt><![CDATA[" + enc + "]]></Encrypt></xml>")
+				payload, _ = xml.Marshal(encryptedBody{ToUserName: "gh_sandbox", Encrypt: enc})
 			} else {
-				payload, _ = json.Marshal(map[string]string{"ToUserName": "gh_sandbox", "Encrypt": enc})
+				payload, _ = json.Marshal(encryptedBody{ToUserName: "gh_sandbox", Encrypt: enc})
 			}
 		}
-		resp, err := ps.client.Post(ps.cfg.URL+"?"+q.Encode(), "application/json", bytes.NewReader(payload))
+		// WeChat labels every push text/xml, JSON bodies included; receivers
+		// must judge the format by the body. The sandbox does the same, so
+		// that a receiver trusting the header fails here, not in production.
+		resp, err := ps.client.Post(ps.cfg.URL+"?"+q.Encode(), pushContentType, bytes.NewReader(payload))
 		if err == nil {
 			answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && string(answer) == "success" {
+			if resp.StatusCode == http.StatusOK && acknowledges(answer) {
 				s.count("push", "success")
 				return
 			}
@@ -125,6 +155,22 @@ func (s *Sandbox) deliverPush(ps pushState, body []byte) {
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
 	s.count("push", "given_up")
+}
+
+// pushContentType is the Content-Type of every push, whatever its format.
+const pushContentType = "text/xml"
+
+// encryptedBody is a safe-mode push: the ciphertext of the plain one.
+type encryptedBody struct {
+	XMLName    xml.Name `json:"-" xml:"xml"`
+	ToUserName string   `json:"ToUserName"`
+	Encrypt    string   `json:"Encrypt"`
+}
+
+// acknowledges reports whether a receiver's answer ends the push: WeChat
+// takes an empty body or "success"; anything else makes it push again.
+func acknowledges(answer []byte) bool {
+	return len(answer) == 0 || string(answer) == "success"
 }
 
 // Event names of the pushes.

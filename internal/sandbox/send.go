@@ -127,8 +127,7 @@ func (s *Sandbox) send(r *http.Request) reply {
 		s.sends.messages = slices.Delete(s.sends.messages, 0, len(s.sends.messages)/10+1)
 	}
 	s.sends.messages = append(s.sends.messages, msg)
-	zero := 0
-	s.pushLocked(req.ToUser, SentEventName, pushItem{TemplateId: t.ID, MsgID: msg.MsgID, ErrorCode: &zero, ErrorStatus: "success"})
+	s.pushLocked(req.ToUser, SentEventName, pushItem{TemplateId: t.ID, MsgID: msg.MsgID, ErrorCode: "0", ErrorStatus: "success"})
 	// The msgid goes out as a bare 64-bit integer, as WeChat sends it.
 	return success(json.RawMessage(fmt.Sprintf(`{"errcode":0,"errmsg":"ok","msgid":%d}`, id)))
 }

@@ -3,6 +3,7 @@ package wxevent_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -65,6 +66,30 @@ func TestOpenJSONListAsObjectOrArray(t *testing.T) {
 	p, err = v.Open(params(), []byte(sent))
 	if err != nil || len(p.Results) != 1 || p.Results[0].MsgID != "1988810812324364291" || p.Results[0].ErrorStatus != "success" {
 		t.Fatalf("sent event: %+v, %v (the msgid must stay exact)", p, err)
+	}
+}
+
+// MsgID, ErrorCode and CreateTime come as numbers or as strings (WeChat's
+// documented example has "MsgID": "1864323726461255680", "ErrorCode": "0");
+// both read the same, and a msgid above 2^53 keeps every digit.
+func TestOpenJSONSentEventNumbersOrStrings(t *testing.T) {
+	t.Parallel()
+	v, _ := wxevent.NewVerifier(token, "", appID)
+	for _, tc := range []struct{ createTime, msgid, errcode string }{
+		{`1700000002`, `1864323726461255680`, `0`},
+		{`"1700000002"`, `"1864323726461255680"`, `"0"`},
+		{`1700000002`, `"1864323726461255680"`, `"0"`},
+		{`"1700000002"`, `1864323726461255680`, `0`},
+		{`1700000002`, `"9223372036854775807"`, `"20001"`},
+		{`1700000002`, `18446744073709551615`, `20001`},
+	} {
+		body := `{"FromUserName":"o-user-1","CreateTime":` + tc.createTime + `,"MsgType":"event","Event":"subscribe_msg_sent_event",
+			"List":[{"TemplateId":"T1","MsgID":` + tc.msgid + `,"ErrorCode":` + tc.errcode + `,"ErrorStatus":"success"}]}`
+		p, err := v.Open(params(), []byte(body))
+		wantID, wantCode := strings.Trim(tc.msgid, `"`), strings.Trim(tc.errcode, `"`)
+		if err != nil || p.CreateTime != 1700000002 || len(p.Results) != 1 || p.Results[0].MsgID != wantID || fmt.Sprint(p.Results[0].ErrorCode) != wantCode {
+			t.Errorf("CreateTime %s, MsgID %s, ErrorCode %s: %+v, %v", tc.createTime, tc.msgid, tc.errcode, p, err)
+		}
 	}
 }
 
