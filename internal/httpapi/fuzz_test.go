@@ -71,8 +71,9 @@ func fuzzLogin(tb testing.TB, e *env) string {
 
 // fuzzCheck fails the input unless the answer's status is one of allowed
 // (never a 5xx: Redis and the sandbox are up throughout) and, for a 4xx,
-// the body is exactly {"error":{"code":"…","message":"…"[,"field":"…"]}}
-// with a non-empty code and message.
+// the body is exactly {"error":{"code":"…","message":"…","field":"…"}}
+// with a non-empty code and message (field is empty when the error is not
+// about one field).
 func (e *env) fuzzCheck(r reply, sent []byte, allowed ...int) {
 	e.t.Helper()
 	if r.status >= 500 || !slices.Contains(allowed, r.status) {
@@ -95,8 +96,8 @@ func (e *env) fuzzCheck(r reply, sent []byte, allowed ...int) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&eb); err != nil || dec.More() || eb.Error == nil ||
 		eb.Error.Code == nil || *eb.Error.Code == "" || eb.Error.Message == nil || *eb.Error.Message == "" ||
-		(eb.Error.Field != nil && *eb.Error.Field == "") {
-		e.t.Fatalf("body %q: %d answer %q is not {\"error\":{\"code\":…,\"message\":…}} (%v)", sent, r.status, r.raw, err)
+		eb.Error.Field == nil {
+		e.t.Fatalf("body %q: %d answer %q is not {\"error\":{\"code\":…,\"message\":…,\"field\":…}} (%v)", sent, r.status, r.raw, err)
 	}
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		e.t.Fatalf("body %q: %d error answer has Content-Type %q", sent, r.status, ct)
