@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/registry"
 )
@@ -47,6 +48,7 @@ func (e *env) fuzzAs(t *testing.T) *env {
 	e.logs.mu.Unlock()
 	c := *e
 	c.t = t
+	c.client = contract.Client(t, 0) // report drift to this input's test, not to the *testing.F
 	return &c
 }
 
@@ -55,7 +57,7 @@ func (e *env) fuzzAs(t *testing.T) *env {
 func fuzzLogin(tb testing.TB, e *env) string {
 	tb.Helper()
 	code, _ := e.sb.Login("", "", false)
-	resp, err := http.Post(e.url+"/v1/wx/login", "application/json", strings.NewReader(`{"code":"`+code+`"}`))
+	resp, err := e.client.Post(e.url+"/v1/wx/login", "application/json", strings.NewReader(`{"code":"`+code+`"}`))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func fuzzLogin(tb testing.TB, e *env) string {
 // (never a 5xx: Redis and the sandbox are up throughout) and, for a 4xx,
 // the body is exactly {"error":{"code":"…","message":"…","field":"…"}}
 // with a non-empty code and message (field is empty when the error is not
-// about one field).
+// about one field). e.do also holds every answer to openapi.yaml.
 func (e *env) fuzzCheck(r reply, sent []byte, allowed ...int) {
 	e.t.Helper()
 	if r.status >= 500 || !slices.Contains(allowed, r.status) {
