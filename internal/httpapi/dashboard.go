@@ -10,9 +10,26 @@ import (
 // handler sees the full path: asynqmon routes its pages, static files and
 // /api calls relative to its root path.
 func (h *handlers) mountDashboard(r *gin.Engine) {
-	auth := gin.BasicAuthForRealm(gin.Accounts{h.AdminUser: h.AdminPassword}, "wxnotify admin")
+	auth := adminAuth(h.AdminUser, h.AdminPassword)
 	r.GET(DashboardPath, auth, func(c *gin.Context) {
 		c.Redirect(http.StatusMovedPermanently, DashboardPath+"/")
 	})
 	r.Any(DashboardPath+"/*any", auth, gin.WrapH(h.Dashboard))
+}
+
+// adminAuth admits the dashboard's one account by HTTP basic auth, compared
+// in constant time like the API keys. A refusal asks the browser for the
+// password and carries the API's usual error body (gin's BasicAuth answers
+// an empty one).
+func adminAuth(user, password string) gin.HandlerFunc {
+	account := newKeyRing([]string{user + "\x00" + password})
+	return func(c *gin.Context) {
+		u, p, ok := c.Request.BasicAuth()
+		if !ok || !account.valid(u+"\x00"+p) {
+			c.Header("WWW-Authenticate", `Basic realm="wxnotify admin"`)
+			fail(c, http.StatusUnauthorized, "unauthorized", "the dashboard needs the admin user and password (HTTP basic auth)", "")
+			return
+		}
+		c.Next()
+	}
 }

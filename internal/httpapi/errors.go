@@ -19,11 +19,13 @@ import (
 )
 
 // apiError is the body of every error answer:
-// {"error": {"code": "...", "message": "...", "field": "..."}}.
+// {"error": {"code": "...", "message": "...", "field": "..."}}. Field is
+// always present (empty when the error is not about one field), as the
+// README and openapi.yaml promise, so a client can read it unconditionally.
 type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Field   string `json:"field"`
 }
 
 // fail answers with an error and stops the handler chain.

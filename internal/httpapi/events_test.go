@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -45,7 +44,7 @@ func (e *env) pushAs(contentType, body string, aesKey string, tamper bool) (int,
 		q.Set("signature", strings.Repeat("0", 40))
 		q.Set("msg_signature", strings.Repeat("0", 40))
 	}
-	resp, err := http.Post(e.url+"/v1/wx/events?"+q.Encode(), contentType, bytes.NewReader([]byte(body)))
+	resp, err := e.client.Post(e.url+"/v1/wx/events?"+q.Encode(), contentType, bytes.NewReader([]byte(body)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -82,7 +81,7 @@ func TestPushURLVerification(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{push: true})
 	q := "timestamp=1700000000&nonce=n1&echostr=hello-wechat&signature="
-	resp, _ := http.Get(e.url + "/v1/wx/events?" + q + wxevent.Sign(pushToken, "1700000000", "n1"))
+	resp, _ := e.client.Get(e.url + "/v1/wx/events?" + q + wxevent.Sign(pushToken, "1700000000", "n1"))
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(b) != "hello-wechat" {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/registry"
 )
@@ -47,6 +48,7 @@ func (e *env) fuzzAs(t *testing.T) *env {
 	e.logs.mu.Unlock()
 	c := *e
 	c.t = t
+	c.client = contract.Client(t, 0) // report drift to this input's test, not to the *testing.F
 	return &c
 }
 
@@ -55,7 +57,7 @@ func (e *env) fuzzAs(t *testing.T) *env {
 func fuzzLogin(tb testing.TB, e *env) string {
 	tb.Helper()
 	code, _ := e.sb.Login("", "", false)
-	resp, err := http.Post(e.url+"/v1/wx/login", "application/json", strings.NewReader(`{"code":"`+code+`"}`))
+	resp, err := e.client.Post(e.url+"/v1/wx/login", "application/json", strings.NewReader(`{"code":"`+code+`"}`))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -71,8 +73,9 @@ func fuzzLogin(tb testing.TB, e *env) string {
 
 // fuzzCheck fails the input unless the answer's status is one of allowed
 // (never a 5xx: Redis and the sandbox are up throughout) and, for a 4xx,
-// the body is exactly {"error":{"code":"…","message":"…"[,"field":"…"]}}
-// with a non-empty code and message.
+// the body is exactly {"error":{"code":"…","message":"…","field":"…"}}
+// with a non-empty code and message (field is empty when the error is not
+// about one field). e.do also holds every answer to openapi.yaml.
 func (e *env) fuzzCheck(r reply, sent []byte, allowed ...int) {
 	e.t.Helper()
 	if r.status >= 500 || !slices.Contains(allowed, r.status) {
@@ -95,8 +98,8 @@ func (e *env) fuzzCheck(r reply, sent []byte, allowed ...int) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&eb); err != nil || dec.More() || eb.Error == nil ||
 		eb.Error.Code == nil || *eb.Error.Code == "" || eb.Error.Message == nil || *eb.Error.Message == "" ||
-		(eb.Error.Field != nil && *eb.Error.Field == "") {
-		e.t.Fatalf("body %q: %d answer %q is not {\"error\":{\"code\":…,\"message\":…}} (%v)", sent, r.status, r.raw, err)
+		eb.Error.Field == nil {
+		e.t.Fatalf("body %q: %d answer %q is not {\"error\":{\"code\":…,\"message\":…,\"field\":…}} (%v)", sent, r.status, r.raw, err)
 	}
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		e.t.Fatalf("body %q: %d error answer has Content-Type %q", sent, r.status, ct)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"net/http"
@@ -31,4 +32,10 @@ var openAPI []byte
 // serveOpenAPI is GET /openapi.yaml.
 func serveOpenAPI(c *gin.Context) {
 	c.Data(http.StatusOK, "application/yaml", openAPI)
+}
+
+// OpenAPI returns a copy of the document served at /openapi.yaml, for the
+// tests that hold the API to it.
+func OpenAPI() []byte {
+	return bytes.Clone(openAPI)
 }

@@ -249,11 +249,15 @@ func TestNotifyAuth(t *testing.T) {
 
 func TestBodyOverTheCapIs413(t *testing.T) {
 	t.Parallel()
-	e := setup(t, options{maxBody: 2048})
+	e := setup(t, options{maxBody: 2048, push: true})
 	req := orderRequest("u-1", "order-big")
 	req["data"].(map[string]any)["pickup_location"] = strings.Repeat("x", 4096)
 	e.want(e.do("POST", "/v1/notifications", bearer(apiKey), req), 413, "body_too_large")
 	e.want(e.do("POST", "/v1/wx/login", "", map[string]string{"code": strings.Repeat("c", 4096)}), 413, "body_too_large")
+	token, _ := e.login("")
+	e.want(e.do("POST", "/v1/subscriptions", bearer(token), map[string]string{"errMsg": strings.Repeat("m", 4096)}), 413, "body_too_large")
+	// WeChat's push: the cap holds before the signature is even checked.
+	e.want(e.do("POST", "/v1/wx/events?timestamp=1700000000&nonce=n1", "", strings.Repeat("<xml/>", 1024)), 413, "body_too_large")
 }
 
 func TestScheduledNotification(t *testing.T) {

@@ -90,7 +90,7 @@ func TestDashboardBehindBasicAuth(t *testing.T) {
 		if auth {
 			req.SetBasicAuth(adminUser, adminPass)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestDashboardBehindBasicAuth(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", e.url+"/admin/asynq/", nil)
 	req.SetBasicAuth(adminUser, "wrong-password-123")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+	if resp, err := e.client.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("wrong password: %v %v", resp.StatusCode, err)
 	}
 

@@ -99,6 +99,9 @@ func New(d Deps) (*gin.Engine, error) {
 	if d.Logger == nil || d.Registry == nil || d.WeChat == nil || d.Users == nil || d.Queue == nil || d.Limiter == nil || d.Ready == nil || d.Metrics == nil || d.Gatherer == nil {
 		return nil, errors.New("httpapi: missing dependency")
 	}
+	if d.Dashboard != nil && (d.AdminUser == "" || d.AdminPassword == "") {
+		return nil, errors.New("httpapi: the dashboard needs AdminUser and AdminPassword")
+	}
 	if d.StoreTimeout <= 0 {
 		d.StoreTimeout = 2 * time.Second
 	}

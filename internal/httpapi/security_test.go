@@ -33,7 +33,7 @@ func TestEveryNonPublicRouteRefusesMissingOrWrongCredentials(t *testing.T) {
 		} {
 			req, _ := http.NewRequest(rt.Method, e.url+path, strings.NewReader(`{}`))
 			auth(req)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := e.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 
 	"wxnotify/internal/config"
 	"wxnotify/internal/httpapi"
+	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/identity"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/ratelimit"
@@ -64,6 +65,8 @@ type env struct {
 	t      testing.TB
 	url    string
 	router *gin.Engine
+	// client holds every answer to openapi.yaml (internal/httpapi/contract).
+	client *http.Client
 	sb     *sandboxtest.Server
 	rdb    redis.UniversalClient
 	queue  *notification.Queue
@@ -136,7 +139,7 @@ func setup(t testing.TB, o options) *env {
 	}
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, router: router, sb: sb, rdb: rdb, queue: queue, logs: logs}
+	return &env{t: t, url: srv.URL, router: router, client: contract.Client(t, 0), sb: sb, rdb: rdb, queue: queue, logs: logs}
 }
 
 // reply is an HTTP answer with its decoded JSON.
@@ -189,7 +192,7 @@ func (e *env) doAs(contentType, method, path, auth string, body any) reply {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

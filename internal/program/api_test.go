@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox/sandboxtest"
 )
@@ -32,8 +33,9 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	t.Parallel()
 	api := launch(t, API, baseEnv(t), "api listening")
 	url := api.addr
+	client := contract.Client(t, 0) // every answer held to openapi.yaml
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/metrics"} {
-		resp, err := http.Get(url + path)
+		resp, err := client.Get(url + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", path, resp.StatusCode, err)
 		}
@@ -42,13 +44,13 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	req, _ := http.NewRequest("POST", url+"/v1/notifications", strings.NewReader(
 		`{"template":"order_arrived","user_id":"u-1","dedupe_key":"o-1","data":{"item_name":"面","order_id":"A1","arrived_at":"2026-11-24T15:01:00+08:00","pickup_location":"前台"}}`))
 	req.Header.Set("Authorization", "Bearer order-service-key-0001")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil || resp.StatusCode != 202 {
 		t.Fatalf("POST /v1/notifications: %v %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
 	// asynq's queue collector reports the queue.
-	resp, _ = http.Get(url + "/metrics")
+	resp, _ = client.Get(url + "/metrics")
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(b), `asynq_tasks_enqueued_total{queue="notifications",state="pending"} 1`) {

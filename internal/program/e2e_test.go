@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox"
@@ -84,7 +85,7 @@ func (s *stack) call(method, path, auth string, body any) (int, map[string]any) 
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.apiClient(0).Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -92,6 +93,13 @@ func (s *stack) call(method, path, auth string, body any) (int, map[string]any) 
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// apiClient is the client for every request to the api: it holds each
+// answer to openapi.yaml (internal/httpapi/contract), reporting drift to
+// the test. A zero timeout means none.
+func (s *stack) apiClient(timeout time.Duration) *http.Client {
+	return contract.Client(s.t, timeout)
 }
 
 // user logs a new user in through the api; weChatGrants is how many sends

@@ -99,7 +99,7 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 		openids = append(openids, s.user(1, 1))
 	}
 
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := s.apiClient(5 * time.Second)
 	post := func(i int) (int, time.Duration) {
 		body := fmt.Sprintf(`{"template":"order_arrived","user_id":%q,"dedupe_key":"restart-%d","data":{"item_name":"面","order_id":"A%d","arrived_at":"2026-11-24T15:01:00+08:00","pickup_location":"前台"}}`, openids[i], i, i)
 		req, _ := http.NewRequest("POST", s.api.addr+"/v1/notifications", strings.NewReader(body))

@@ -94,7 +94,6 @@ type Sandbox struct {
 	// sessionKeys are the session keys issued, for leak tests.
 	sessionKeys []string
 	push        pushState
-	lastSeen    time.Time
 }
 
 // New checks cfg and returns a Sandbox.
