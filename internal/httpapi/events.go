@@ -49,8 +49,13 @@ func (h *handlers) receivePush(c *gin.Context) {
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	switch {
+	case errors.As(err, &tooBig):
 		fail(c, http.StatusRequestEntityTooLarge, "body_too_large", "push body too large", "")
+		return
+	case err != nil:
+		// A body cut off mid-way is not a push: WeChat sends it again.
+		fail(c, http.StatusBadRequest, "invalid_push", "push body could not be read: "+err.Error(), "")
 		return
 	}
 	push, err := h.Events.Open(pushParams(c), body)
