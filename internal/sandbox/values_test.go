@@ -7,7 +7,7 @@ import (
 	"wxnotify/internal/sandbox"
 )
 
-// allTypes has one keyword of every value type in section 4 of the reference.
+// allTypes has one keyword of every value type WeChat documents.
 var allTypes = sandbox.Template{
 	ID: "all-types", Keywords: []sandbox.Keyword{
 		{Key: "thing1"}, {Key: "number2"}, {Key: "letter3"}, {Key: "symbol4"}, {Key: "character_string5"},

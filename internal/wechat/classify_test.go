@@ -54,7 +54,7 @@ func faults(f sandbox.Faults) func(*sandbox.Config) {
 	return func(c *sandbox.Config) { c.Faults = f }
 }
 
-// Every errcode row of ../shared/wechat-api.md, produced by the sandbox the
+// Every errcode WeChat documents for these endpoints, produced by the sandbox the
 // way WeChat would produce it, and what Classify makes of it.
 func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 	t.Parallel()
