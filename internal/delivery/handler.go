@@ -86,6 +86,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.id, _ = asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	a.number = retried + 1
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		h.log.Debug("notification attempt started", slog.String("task_id", a.id), slog.Int("attempt", a.number))
+	}
 
 	p, err := notification.Decode(t.Payload())
 	if err != nil {

@@ -162,14 +162,25 @@ func (s *stack) waitState(id, state string, limit time.Duration) map[string]any 
 // waitFinished polls until the notification is completed or archived.
 func (s *stack) waitFinished(id string, limit time.Duration) map[string]any {
 	s.t.Helper()
+	st, ok := s.finishedWithin(id, limit)
+	if !ok {
+		s.t.Fatalf("notification %s not finished after %s: %v", id, limit, st)
+	}
+	return st
+}
+
+// finishedWithin polls notification id's status until it is completed or
+// archived (ok) or limit passes (the last status, not ok).
+func (s *stack) finishedWithin(id string, limit time.Duration) (st map[string]any, ok bool) {
+	s.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		_, st := s.call("GET", "/v1/notifications/"+id, e2eKey, nil)
+		_, st = s.call("GET", "/v1/notifications/"+id, e2eKey, nil)
 		if st["state"] == "completed" || st["state"] == "archived" {
-			return st
+			return st, true
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("notification %s not finished after %s: %v", id, limit, st)
+			return st, false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -141,17 +141,31 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 		t.Fatalf("%d refusals while Redis was down, slowest %s; want some, each within the timeout", refused, slowest)
 	}
 	// Once Redis is back, a task that met the outage mid-attempt must move on
-	// at once (the worker waits for Redis before handing the task back to
-	// asynq), not wait for asynq's recoverer: 30 s lease plus a scan every
-	// minute. The deadline sits below that lease, so a task left to the
-	// recoverer fails the test.
+	// at once (the worker's Redis client rides out the outage inside asynq's
+	// own writes), not wait for asynq's recoverer: 30 s lease, a 30 s
+	// cutoff, a scan every minute. The deadline sits below that lease, so a
+	// task left to the recoverer fails the test.
+	//
+	// One exception is not the worker's to fix: a dequeue that Redis carried
+	// out but whose answer was lost when it went down. asynq marked the task
+	// active; the worker never heard of it (it logged nothing for it), so only
+	// the recoverer can find it, within its bound.
 	restarted := time.Now()
 	limit := 25 * time.Second
+	recovererBound := 30*time.Second + 30*time.Second + time.Minute + 5*time.Second
+	lostDequeues := 0
 	for i := range accepted {
 		id := notification.TaskID("order_arrived", fmt.Sprintf("restart-%d", i))
-		st := s.waitFinished(id, limit-time.Since(restarted))
+		st, ok := s.finishedWithin(id, max(0, limit-time.Since(restarted)))
+		if !ok {
+			if strings.Contains(s.workers[0].logs.String(), id) {
+				t.Fatalf("notification %d, which the worker had started, not finished %s after the restart: %v", i, limit, st)
+			}
+			lostDequeues++
+			st = s.waitFinished(id, recovererBound)
+		}
 		if st["state"] != "completed" || result(st, "status") != "delivered" {
-			t.Fatalf("notification %d (answered 202) ended %v; want delivered\n%s", i, st, s.workers[0].logs.String())
+			t.Fatalf("notification %d (answered 202) ended %v; want delivered", i, st)
 		}
 		if got := len(s.sb.Messages(openids[i], "")); got != 1 {
 			t.Fatalf("notification %d reached the phone %d times; want once", i, got)
@@ -162,6 +176,6 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("FIGURE redis restart: %d posted, %d answered 202 and all delivered once, the last completed %s after the restart; %d answered 503 (slowest %s), %d completed in the queue",
-		users, len(accepted), recovered.Round(time.Millisecond), refused, slowest.Round(time.Millisecond), q.Completed)
+	t.Logf("FIGURE redis restart: %d posted, %d answered 202 and all delivered once, the last completed %s after the restart (%d whose dequeue answer Redis lost, left to asynq's recoverer); %d answered 503 (slowest %s), %d completed in the queue",
+		users, len(accepted), recovered.Round(time.Millisecond), lostDequeues, refused, slowest.Round(time.Millisecond), q.Completed)
 }
