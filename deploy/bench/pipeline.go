@@ -72,12 +72,13 @@ func post(ctx context.Context, client *http.Client, api, key string, body []byte
 	return nil
 }
 
-// drain waits until the notification queue holds only finished tasks, n of them.
+// drain waits until asynq has processed n tasks and holds none unfinished
+// (finished tasks leave asynq at once: their records stay).
 func drain(ctx context.Context, ins *asynq.Inspector, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		q, err := ins.GetQueueInfo(notification.QueueName)
-		if err == nil && q.Completed+q.Archived >= n && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
+		if err == nil && q.Processed >= n && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
 			if q.Archived > 0 {
 				return fmt.Errorf("%d notifications archived", q.Archived)
 			}
@@ -133,7 +134,7 @@ func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix str
 // latencyRun posts at rate per second for d to users seeded under prefix
 // and returns enqueue-to-send latencies: from the task's created_at (set by
 // the api just before enqueueing) to the sandbox receiving the send.
-func latencyRun(ctx context.Context, ins *asynq.Inspector, sb *sandbox.Sandbox, api, key, prefix string, rate float64, d time.Duration, done int) ([]time.Duration, error) {
+func latencyRun(ctx context.Context, ins *asynq.Inspector, q *notification.Queue, sb *sandbox.Sandbox, api, key, prefix string, rate float64, d time.Duration, done int) ([]time.Duration, error) {
 	client := loadClient(64)
 	n := int(rate * d.Seconds())
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
@@ -162,22 +163,13 @@ func latencyRun(ctx context.Context, ins *asynq.Inspector, sb *sandbox.Sandbox, 
 		sent[m.OpenID] = m.SentAt
 	}
 	var lat []time.Duration
-	for page := 1; ; page++ {
-		tasks, err := ins.ListCompletedTasks(notification.QueueName, asynq.PageSize(1000), asynq.Page(page))
+	for i := range n {
+		st, err := q.Lookup(ctx, "order_arrived", fmt.Sprintf("%s-order-%d", prefix, i))
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range tasks {
-			p, err := notification.Decode(t.Payload)
-			if err != nil || len(p.UserID) <= len(prefix) || p.UserID[:len(prefix)] != prefix {
-				continue
-			}
-			if at, ok := sent["o-"+p.UserID]; ok {
-				lat = append(lat, at.Sub(p.CreatedAt))
-			}
-		}
-		if len(tasks) < 1000 {
-			break
+		if at, ok := sent[fmt.Sprintf("o-%s-%d", prefix, i)]; ok {
+			lat = append(lat, at.Sub(st.CreatedAt))
 		}
 	}
 	if len(lat) != n {

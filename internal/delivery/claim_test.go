@@ -17,7 +17,7 @@ func runClaim(t testing.TB, h *Handler, user, openid, task string, longTerm bool
 	t.Helper()
 	k := subscriber.NewKeys("wxapp")
 	res, err := claim.Run(context.Background(), h.rdb,
-		[]string{k.Binding(user), k.Grants(user), k.Sent(user, task), k.Ambiguous(user, task), k.Claim(user, task), k.Unsubscribed(user)},
+		[]string{k.Binding(user), k.Grants(user), k.Ambiguous(user, task), k.Claim(user, task), k.Unsubscribed(user)},
 		openid, tmpl, flag(longTerm), 3600).Slice()
 	if err != nil {
 		t.Fatal(err)
@@ -71,11 +71,7 @@ func TestClaimStep(t *testing.T) {
 	if got := runClaim(t, h, "u1", "o-named", "t3", true); got[1] != "o-named" {
 		t.Fatalf("payload openid: %v", got)
 	}
-	// A sent marker short-circuits everything; an ambiguous marker is reported.
-	rdb.Set(ctx, k.Sent("u1", "t4"), "1988810812324364291", 0)
-	if got := runClaim(t, h, "u1", "", "t4", false); got[0] != "sent" || got[1] != "1988810812324364291" {
-		t.Fatalf("sent marker: %v", got)
-	}
+	// An ambiguous marker is reported.
 	rdb.Set(ctx, k.Ambiguous("u1", "t5"), "1", 0)
 	if got := runClaim(t, h, "u1", "", "t5", false); got[2] != int64(1) {
 		t.Fatalf("ambiguous marker: %v", got)

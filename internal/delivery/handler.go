@@ -5,7 +5,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +37,8 @@ type Limiter interface {
 // Handler delivers notification tasks. It is an asynq.Handler.
 type Handler struct {
 	rdb       redis.UniversalClient
+	records   *notification.Records
+	delay     asynq.RetryDelayFunc
 	keys      subscriber.Keys
 	appID     string
 	tokens    Tokens
@@ -55,37 +56,47 @@ type Deps struct {
 	Tokens  Tokens
 	Sender  Sender
 	Limiter Limiter
-	// Retention is how long the sent and ambiguous markers live.
+	// Retention is how long a finished notification's record is kept.
 	Retention time.Duration
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// RetryBase and RetryCap shape the back-off of transient failures (RetryDelay).
+	RetryBase, RetryCap time.Duration
+	Logger              *slog.Logger
+	Metrics             *Metrics
 }
 
 // New returns a Handler.
 func New(d Deps) *Handler {
 	return &Handler{
-		rdb: d.Redis, keys: subscriber.NewKeys(d.AppID), appID: d.AppID, tokens: d.Tokens, sender: d.Sender,
+		rdb: d.Redis, records: notification.NewRecords(d.Redis, d.AppID, d.Retention), delay: RetryDelay(d.RetryBase, d.RetryCap),
+		keys: subscriber.NewKeys(d.AppID), appID: d.AppID, tokens: d.Tokens, sender: d.Sender,
 		limiter: d.Limiter, retention: d.Retention, log: d.Logger, metrics: d.Metrics,
 	}
 }
 
 // attempt is one run of one task, carried through the steps for logging.
 type attempt struct {
-	id      string
-	number  int
-	p       notification.Payload
-	userID  string
-	openid  string
-	task    *asynq.Task
-	claimed bool
+	id       string
+	number   int
+	retried  int
+	maxRetry int
+	// outcome and errcode are what the attempt ended with, for the record's history.
+	outcome   string
+	errcode   int
+	p         notification.Payload
+	userID    string
+	openid    string
+	task      *asynq.Task
+	claimed   bool
+	ambiguous bool
 }
 
 // ProcessTask delivers one notification.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a := &attempt{task: t}
 	a.id, _ = asynq.GetTaskID(ctx)
-	retried, _ := asynq.GetRetryCount(ctx)
-	a.number = retried + 1
+	a.retried, _ = asynq.GetRetryCount(ctx)
+	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	a.number = a.retried + 1
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("notification attempt started", slog.String("task_id", a.id), slog.Int("attempt", a.number))
 	}
@@ -100,30 +111,44 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if a.userID == "" {
 		a.userID = p.OpenID
 	}
+	done, res, err := h.records.Begin(ctx, a.id, p, a.maxRetry)
+	if err != nil {
+		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
+		return err
+	}
+	if done {
+		// Redelivered after a crash or a lost completion write: it finished already.
+		h.outcome(ctx, a, "skipped_already_finished", slog.LevelInfo, slog.String("msgid", res.MsgID))
+		return nil
+	}
+	res, err = h.attempt(ctx, a)
+	return h.settle(ctx, a, res, err)
+}
+
+// attempt runs the steps of one delivery attempt: claim, token, rate slot,
+// send. It returns how the notification ended, or the error asynq acts on.
+func (h *Handler) attempt(ctx context.Context, a *attempt) (notification.Result, error) {
+	p := a.p
 
 	// Sent marker, binding and grant in one round trip.
 	res, err := claim.Run(ctx, h.rdb,
-		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Sent(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id), h.keys.Unsubscribed(a.userID)},
-		p.OpenID, p.TemplateID, flag(p.LongTerm), int(h.retention.Seconds())).Slice()
+		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id), h.keys.Unsubscribed(a.userID)},
+		p.OpenID, p.TemplateID, flag(p.LongTerm), int(markerTTL.Seconds())).Slice()
 	if err != nil {
 		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
-		return fmt.Errorf("claim grant: %w", err)
+		return notification.Result{}, fmt.Errorf("claim grant: %w", err)
 	}
 	state, _ := res[0].(string)
 	value, _ := res[1].(string)
 	ambiguous, _ := res[2].(int64)
 	switch state {
-	case "sent":
-		// Redelivered after a crash or lease expiry: it went out already.
-		h.outcome(ctx, a, "skipped_already_sent", slog.LevelInfo, slog.String("msgid", value))
-		return h.result(ctx, a, notification.Result{Status: notification.Delivered, MsgID: value})
 	case "not_bound":
 		h.outcome(ctx, a, "skipped_not_bound", slog.LevelInfo)
-		return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: notification.ReasonNotBound})
+		return notification.Result{Status: notification.Skipped, Reason: notification.ReasonNotBound}, nil
 	case "unsubscribed":
 		a.openid = value
 		h.outcome(ctx, a, "skipped_unsubscribed", slog.LevelInfo)
-		return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: notification.ReasonUnsubscribed})
+		return notification.Result{Status: notification.Skipped, Reason: notification.ReasonUnsubscribed}, nil
 	case "no_grant":
 		a.openid = value
 		reason := notification.ReasonNoGrant
@@ -131,20 +156,20 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			reason = notification.ReasonProbablyDelivered
 		}
 		h.outcome(ctx, a, "skipped_"+reason, slog.LevelDebug)
-		return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: reason})
+		return notification.Result{Status: notification.Skipped, Reason: reason}, nil
 	}
-	a.openid, a.claimed = value, true
-	return h.send(ctx, a, ambiguous == 1)
+	a.openid, a.claimed, a.ambiguous = value, true, ambiguous == 1
+	return h.send(ctx, a, a.ambiguous)
 }
 
 // send takes a token and a rate slot, sends, and acts on the outcome.
-func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error {
+func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) (notification.Result, error) {
 	if err := h.takeRateSlot(ctx); err != nil {
 		var d *deferred
 		if errors.As(err, &d) {
-			return h.giveBack(ctx, a, err, false, "retried_rate_limited", slog.LevelInfo)
+			return notification.Result{}, h.giveBack(ctx, a, err, false, "retried_rate_limited", slog.LevelInfo)
 		}
-		return h.giveBack(ctx, a, err, false, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
+		return notification.Result{}, h.giveBack(ctx, a, err, false, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
 	}
 	msg := wechat.Message{
 		ToUser: a.openid, TemplateID: a.p.TemplateID, Page: a.p.Page, Data: wechat.Values(a.p.Data),
@@ -152,7 +177,7 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error
 	}
 	token, err := h.tokens.Get(ctx)
 	if err != nil {
-		return h.tokenFailed(ctx, a, err)
+		return notification.Result{}, h.tokenFailed(ctx, a, err)
 	}
 	msgid, err := h.sender.SendSubscribe(ctx, token, msg)
 	if out := wechat.Classify(err); out.Class == wechat.TokenProblem {
@@ -164,54 +189,36 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) error
 		}
 		fresh, gerr := h.tokens.Get(ctx)
 		if gerr != nil {
-			return h.tokenFailed(ctx, a, gerr)
+			return notification.Result{}, h.tokenFailed(ctx, a, gerr)
 		}
 		msgid, err = h.sender.SendSubscribe(ctx, fresh, msg)
 		if again := wechat.Classify(err); again.Class == wechat.TokenProblem {
 			if again.Code == 41001 {
-				return h.giveBack(ctx, a, fmt.Errorf("%w: %w", err, asynq.SkipRetry), false, "archived_token", slog.LevelError)
+				return notification.Result{}, h.giveBack(ctx, a, fmt.Errorf("%w: %w", err, asynq.SkipRetry), false, "archived_token", slog.LevelError)
 			}
-			return h.giveBack(ctx, a, err, false, "retried_token", slog.LevelWarn)
+			return notification.Result{}, h.giveBack(ctx, a, err, false, "retried_token", slog.LevelWarn)
 		}
 	}
 	if err == nil {
-		return h.delivered(ctx, a, msgid, wasAmbiguous)
+		return h.delivered(ctx, a, msgid)
 	}
 	out := wechat.Classify(err)
 	if out.Class == wechat.NoGrant {
 		return h.noGrant(ctx, a, wasAmbiguous, out)
 	}
-	return h.failed(ctx, a, err)
+	return notification.Result{}, h.failed(ctx, a, err)
 }
 
-// delivered records the sent marker right after WeChat's success. Until it
-// is written, a later run of this task could send again, so it is written
-// whatever Redis does while this attempt may still run.
-func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string, wasAmbiguous bool) error {
-	wctx, cancel := untilDeadline(ctx, time.Minute)
-	defer cancel()
-	// One round trip: the sent marker and the ambiguity cleared if there was one.
-	err := h.persist(wctx, a.id, "sent marker", func(ctx context.Context) error {
-		_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, h.keys.Sent(a.userID, a.id), msgid, h.retention)
-			if wasAmbiguous {
-				p.Del(ctx, h.keys.Ambiguous(a.userID, a.id))
-			}
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		// Delivered all the same: the result below still records it.
-		h.log.Error("sent marker not written", slog.String("task_id", a.id), slog.Any("error", err))
-	}
+// delivered is WeChat's success. settle records it: the record is what
+// tells a later run of the task that it went out.
+func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string) (notification.Result, error) {
 	h.outcome(ctx, a, "delivered", slog.LevelInfo, slog.String("msgid", msgid))
-	return h.result(ctx, a, notification.Result{Status: notification.Delivered, MsgID: msgid})
+	return notification.Result{Status: notification.Delivered, MsgID: msgid}, nil
 }
 
 // noGrant handles 43101: the user has no subscription left at WeChat.
 // After an ambiguous earlier attempt, that attempt probably delivered.
-func (h *Handler) noGrant(ctx context.Context, a *attempt, wasAmbiguous bool, out wechat.Outcome) error {
+func (h *Handler) noGrant(ctx context.Context, a *attempt, wasAmbiguous bool, out wechat.Outcome) (notification.Result, error) {
 	if err := h.persist(ctx, a.id, "zeroed grant", func(ctx context.Context) error {
 		return h.rdb.HSet(ctx, h.keys.Grants(a.userID), a.p.TemplateID, 0).Err()
 	}); err != nil {
@@ -222,7 +229,7 @@ func (h *Handler) noGrant(ctx context.Context, a *attempt, wasAmbiguous bool, ou
 		reason = notification.ReasonProbablyDelivered
 	}
 	h.outcome(ctx, a, "skipped_"+reason, slog.LevelDebug, slog.Int("errcode", out.Code))
-	return h.result(ctx, a, notification.Result{Status: notification.Skipped, Reason: reason})
+	return notification.Result{Status: notification.Skipped, Reason: reason}, nil
 }
 
 // failed acts on a failure by its class: quotas defer without spending a
@@ -265,7 +272,7 @@ func (h *Handler) giveBack(ctx context.Context, a *attempt, err error, ambiguous
 		defer cancel()
 		if rerr := h.persist(rctx, a.id, "grant given back", func(ctx context.Context) error {
 			return release.Run(ctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
-				a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(h.retention.Seconds())).Err()
+				a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(markerTTL.Seconds())).Err()
 		}); rerr != nil {
 			// The claim marker stays: the next run finds its grant.
 			h.log.Error("grant not given back", slog.String("task_id", a.id), slog.Any("error", rerr))
@@ -300,23 +307,64 @@ func (h *Handler) takeRateSlot(ctx context.Context) error {
 	return &deferred{wait: maxInPlace, err: errors.New("send rate limit")}
 }
 
-// result records how the notification ended, on asynq's task. A failed
-// write is retried until Redis answers; asynq's writer works only within the
-// attempt's context, so that bounds it (a later run then finds the sent
-// marker). Retrying the task instead would re-run a finished send.
-func (h *Handler) result(ctx context.Context, a *attempt, r notification.Result) error {
-	b, _ := json.Marshal(r)
-	if err := h.persist(ctx, a.id, "result", func(context.Context) error {
-		_, err := a.task.ResultWriter().Write(b)
-		return err
-	}); err != nil {
-		h.log.Error("result not recorded", slog.String("task_id", a.id), slog.Any("error", err))
+// markerTTL bounds the life of a task's claim and ambiguity markers, which
+// are deleted when the notification finishes: past any retry schedule.
+const markerTTL = 72 * time.Hour
+
+// settle writes how the attempt ended into the notification's record and
+// returns what asynq acts on: nil (done), or the error with the retry's
+// delay planned here so that the record shows when it will run.
+func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Result, err error) error {
+	// A context of its own: the attempt's may be what just ran out.
+	wctx, cancel := untilDeadline(ctx, time.Minute)
+	defer cancel()
+	if err == nil {
+		// Until the record says completed, a later run of this task could
+		// send again: it is written whatever Redis does while this may run.
+		if werr := h.persist(wctx, a.id, "outcome", func(ctx context.Context) error {
+			return h.records.Finish(ctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode)
+		}); werr != nil {
+			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
+			return nil // the claim marker stays: a later run finds it and treats the send as ambiguous
+		}
+		if a.claimed || a.ambiguous {
+			// The grant's claim and any ambiguity end with the notification.
+			if derr := h.rdb.Del(wctx, h.keys.Claim(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)).Err(); derr != nil {
+				h.log.Warn("markers not deleted (they expire)", slog.String("task_id", a.id), slog.Any("error", derr))
+			}
+		}
+		if res.Status == notification.Delivered {
+			if lerr := h.records.Delivered(wctx, a.id, res.MsgID); lerr != nil {
+				h.log.Warn("msgid not linked for WeChat's sent event", slog.String("task_id", a.id), slog.Any("error", lerr))
+			}
+		}
+		return nil
 	}
-	return nil
+	if errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry {
+		if werr := h.persist(wctx, a.id, "outcome", func(ctx context.Context) error {
+			return h.records.Finish(ctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode)
+		}); werr != nil {
+			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
+		}
+		return err
+	}
+	delay := h.delay(a.retried, err, a.task)
+	if werr := h.persist(wctx, a.id, "retry", func(ctx context.Context) error {
+		return h.records.Retry(ctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err))
+	}); werr != nil {
+		h.log.Error("retry not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
+	}
+	return &planned{delay: delay, err: err}
 }
 
 // outcome writes the one log line and the metric of a finished attempt.
 func (h *Handler) outcome(ctx context.Context, a *attempt, outcome string, level slog.Level, attrs ...slog.Attr) {
+	a.outcome = outcome
+	for _, at := range attrs {
+		if at.Key == "errcode" {
+			a.errcode = int(at.Value.Int64())
+		}
+	}
 	h.metrics.deliveries.WithLabelValues(a.p.Template, outcome).Inc()
 	base := []slog.Attr{
 		slog.String("task_id", a.id), slog.String("template", a.p.Template), slog.String("dedupe_key", a.p.DedupeKey),

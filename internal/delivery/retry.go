@@ -30,6 +30,15 @@ type atLeast struct {
 func (a *atLeast) Error() string { return a.err.Error() }
 func (a *atLeast) Unwrap() error { return a.err }
 
+// planned is a retry whose delay the handler chose (and recorded) already.
+type planned struct {
+	delay time.Duration
+	err   error
+}
+
+func (p *planned) Error() string { return p.err.Error() }
+func (p *planned) Unwrap() error { return p.err }
+
 // IsFailure tells asynq which errors count against a task's retries: all
 // but a deferral for a quota.
 func IsFailure(err error) bool {
@@ -43,6 +52,10 @@ func IsFailure(err error) bool {
 // the minimum its outcome asks.
 func RetryDelay(base, limit time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var pl *planned
+		if errors.As(err, &pl) {
+			return pl.delay
+		}
 		var d *deferred
 		if errors.As(err, &d) {
 			return d.wait

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -194,6 +195,8 @@ type statusResponse struct {
 	Result        *notification.Result `json:"result,omitempty"`
 	// WeChat is WeChat's final delivery status (subscribe_msg_sent_event).
 	WeChat *notification.WeChatResult `json:"wechat,omitempty"`
+	// History is the last attempts, oldest first.
+	History []notification.Attempt `json:"history"`
 }
 
 // notificationStatus is GET /v1/notifications/{id}.
@@ -204,21 +207,99 @@ func (h *handlers) notificationStatus(c *gin.Context) {
 		return
 	}
 	st, err := h.Queue.Status(c.Request.Context(), id)
+	h.answerStatus(c, st, err)
+}
+
+// lookupNotification is GET /v1/notifications?template=…&dedupe_key=…: the
+// status of the notification the order service posted with those.
+func (h *handlers) lookupNotification(c *gin.Context) {
+	template, key := c.Query("template"), c.Query("dedupe_key")
+	switch {
+	case template == "":
+		fail(c, http.StatusBadRequest, "invalid_field", "template is required (e.g. order_arrived)", "template")
+		return
+	case key == "":
+		fail(c, http.StatusBadRequest, "invalid_field", "dedupe_key is required: the key the notification was posted with", "dedupe_key")
+		return
+	}
+	st, err := h.Queue.Lookup(c.Request.Context(), template, key)
+	h.answerStatus(c, st, err)
+}
+
+func (h *handlers) answerStatus(c *gin.Context, st notification.Status, err error) {
 	if errors.Is(err, notification.ErrNotFound) {
-		fail(c, http.StatusNotFound, "not_found", "no notification with this id (unknown, or past its retention)", "id")
+		fail(c, http.StatusNotFound, "not_found", "no such notification (unknown, or past its retention)", "id")
 		return
 	}
 	if err != nil {
 		h.storeDown(c, "read notification", err)
 		return
 	}
-	c.JSON(http.StatusOK, statusResponse{
+	c.JSON(http.StatusOK, statusOf(st))
+}
+
+func statusOf(st notification.Status) statusResponse {
+	history := st.History
+	if history == nil {
+		history = []notification.Attempt{}
+	}
+	return statusResponse{
 		ID: st.ID, Template: st.Template, DedupeKey: st.DedupeKey, State: st.State,
 		Attempts: st.Attempts, MaxRetry: st.MaxRetry, LastError: st.LastError,
 		LastFailedAt: timeOrNil(st.LastFailedAt), NextProcessAt: timeOrNil(st.NextProcessAt),
 		CompletedAt: timeOrNil(st.CompletedAt), CreatedAt: timeOrNil(st.CreatedAt), SendAt: st.SendAt,
-		Result: st.Result, WeChat: st.WeChat,
-	})
+		Result: st.Result, WeChat: st.WeChat, History: history,
+	}
+}
+
+// userPage is GET /v1/users/{user_id}/notifications.
+type userPage struct {
+	Notifications []statusResponse `json:"notifications"`
+	// Next is the cursor of the following (older) page; absent on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// maxPage bounds a page of a user's notifications.
+const maxPage = 100
+
+// userNotifications lists a user's recent notifications, newest first.
+func (h *handlers) userNotifications(c *gin.Context) {
+	user := c.Param("user_id")
+	if !subscriber.ValidUserID(user) {
+		fail(c, http.StatusBadRequest, "invalid_field", subscriber.ErrInvalidUserID.Error(), "user_id")
+		return
+	}
+	limit := 20
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPage {
+			fail(c, http.StatusBadRequest, "invalid_field", fmt.Sprintf("limit must be 1 to %d", maxPage), "limit")
+			return
+		}
+		limit = n
+	}
+	var before int64
+	if v := c.Query("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			fail(c, http.StatusBadRequest, "invalid_field", "cursor is not one this API gave (use next from the previous page)", "cursor")
+			return
+		}
+		before = n
+	}
+	list, next, err := h.Queue.UserNotifications(c.Request.Context(), user, before, limit)
+	if err != nil {
+		h.storeDown(c, "list notifications", err)
+		return
+	}
+	page := userPage{Notifications: make([]statusResponse, 0, len(list))}
+	for _, st := range list {
+		page.Notifications = append(page.Notifications, statusOf(st))
+	}
+	if next > 0 {
+		page.Next = strconv.FormatInt(next, 10)
+	}
+	c.JSON(http.StatusOK, page)
 }
 
 func timeOrNil(t time.Time) *time.Time {

@@ -12,6 +12,7 @@ import (
 
 	"wxnotify/internal/logging"
 	"wxnotify/internal/notification"
+	"wxnotify/internal/sandbox/sandboxtest"
 )
 
 func TestNotifyEnqueuesOnce(t *testing.T) {
@@ -294,7 +295,7 @@ func TestNotificationStatus(t *testing.T) {
 	}
 
 	// A stand-in worker delivers it and records the result.
-	standInWorker(t, e, `{"status":"delivered","msgid":"1988810812324364291"}`)
+	standInWorker(t, e, "1988810812324364291")
 	deadline := time.Now().Add(10 * time.Second)
 	for str(st.body, "state") != "completed" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -306,15 +307,23 @@ func TestNotificationStatus(t *testing.T) {
 	}
 }
 
-// standInWorker completes every notification task with result, as a worker
-// that delivered it would, until the test ends.
-func standInWorker(t *testing.T, e *env, result string) {
+// standInWorker completes every notification task as delivered with
+// msgid, recording it as the real worker does, until the test ends.
+func standInWorker(t *testing.T, e *env, msgid string) {
 	t.Helper()
+	records := notification.NewRecords(e.rdb, sandboxtest.AppID, time.Hour)
 	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(notification.TaskType, func(_ context.Context, task *asynq.Task) error {
-		_, err := task.ResultWriter().Write([]byte(result))
-		return err
+	mux.HandleFunc(notification.TaskType, func(ctx context.Context, task *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		p, err := notification.Decode(task.Payload())
+		if err != nil {
+			return err
+		}
+		if err := records.Finish(ctx, id, p, 5, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: msgid}, "", "delivered", 0); err != nil {
+			return err
+		}
+		return records.Delivered(ctx, id, msgid)
 	})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)

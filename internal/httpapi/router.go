@@ -42,6 +42,8 @@ type Users interface {
 type Queue interface {
 	Enqueue(ctx context.Context, p notification.Payload) (notification.Enqueued, error)
 	Status(ctx context.Context, id string) (notification.Status, error)
+	Lookup(ctx context.Context, template, dedupeKey string) (notification.Status, error)
+	UserNotifications(ctx context.Context, userID string, before int64, limit int) ([]notification.Status, int64, error)
 	RecordWeChatResult(ctx context.Context, msgid string, r notification.WeChatResult) error
 }
 
@@ -135,7 +137,9 @@ func New(d Deps) (*gin.Engine, error) {
 	v1.GET("/subscriptions", store, h.requireSession, h.listSubscriptions)
 	v1.POST("/subscriptions", store, h.requireSession, h.subscribe)
 	v1.POST("/notifications", store, h.requireAPIKey, h.notify)
+	v1.GET("/notifications", store, h.requireAPIKey, h.lookupNotification)
 	v1.GET("/notifications/:id", store, h.requireAPIKey, h.notificationStatus)
+	v1.GET("/users/:user_id/notifications", store, h.requireAPIKey, h.userNotifications)
 
 	if d.Dashboard != nil {
 		h.mountDashboard(r)

@@ -1,97 +1,134 @@
 package notification
 
 import (
-	"strconv"
-
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
-	"wxnotify/internal/subscriber"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
-// Queue enqueues notifications and reports their status.
+// Queue takes notifications for the api: it creates each one's record
+// (the dedupe decision) and queues its task, and answers status, lookups
+// and user listings from the records.
 type Queue struct {
-	rdb       redis.UniversalClient
-	keys      subscriber.Keys
+	*Records
 	client    *asynq.Client
 	inspector *asynq.Inspector
-	retention time.Duration
 	maxRetry  int
 }
 
 // NewQueue shares the process's go-redis client with asynq. retention keeps
-// a finished notification (and its dedupe key) that long; maxRetry bounds
-// the worker's retries of a failing send.
+// a finished notification's record (and so its dedupe key) that long;
+// maxRetry bounds the worker's retries of a failing send.
 func NewQueue(rdb redis.UniversalClient, appID string, retention time.Duration, maxRetry int) *Queue {
 	return &Queue{
-		rdb: rdb, keys: subscriber.NewKeys(appID),
+		Records:   NewRecords(rdb, appID, retention),
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
-		retention: retention,
 		maxRetry:  maxRetry,
 	}
 }
+
+// userListLen bounds how many recent notifications a user's list keeps.
+const userListLen = 100
 
 // Enqueued is the answer to an enqueue.
 type Enqueued struct {
 	ID    string
 	State string
-	// Duplicate reports that the notification was already enqueued (same
-	// template and dedupe key within the retention window); nothing new was queued.
+	// Duplicate reports that the notification was already accepted (same
+	// template and dedupe key within the retention); nothing new was queued.
 	Duplicate bool
 }
 
-// Enqueue queues p once: a repeat of the same template and dedupe key is
-// answered with the existing task.
+// Enqueue accepts p once: its record is created if none exists for its
+// template and dedupe key, and its task queued. A repeat is answered from
+// the existing record.
+//
+// The record comes first. If this process dies before queueing the task,
+// the record stays pending with no task; the client, which got no answer,
+// repeats the call, and the repeat finds that and queues the task. asynq's
+// task id keeps two such repeats from queueing it twice.
 func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
+	id := TaskID(p.Template, p.DedupeKey)
+	user := p.UserID
+	if user == "" {
+		user = p.OpenID
+	}
+	v, err := createRecord.Run(ctx, q.rdb, []string{q.keys.Record(id)}, newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))).Slice()
+	if err != nil || len(v) != 2 {
+		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
+	}
+	isNew, _ := v[0].(int64)
+	rec, _ := v[1].(string)
+	st, err := parseRecord(id, rec)
+	if err != nil {
+		return Enqueued{}, err
+	}
+	if isNew == 1 {
+		// Only the request that created the record lists it, so a repeat
+		// naming another user lists nothing.
+		list := q.keys.UserList(user)
+		_, err := q.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.ZAdd(ctx, list, redis.Z{Score: float64(p.CreatedAt.UnixMicro()), Member: id})
+			pipe.ZRemRangeByRank(ctx, list, 0, -userListLen-1)
+			pipe.Expire(ctx, list, q.pendingTTL(p))
+			return nil
+		})
+		if err != nil {
+			return Enqueued{}, fmt.Errorf("list notification: %w", err)
+		}
+		if err := q.queue(ctx, id, p); err != nil {
+			return Enqueued{}, err
+		}
+		return Enqueued{ID: id, State: st.State}, nil
+	}
+	if st.State == StatePending || st.State == StateScheduled {
+		// Accepted but perhaps never queued (see above): queue it now.
+		_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, id) })
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			err = q.queue(ctx, id, p)
+		}
+		if err != nil {
+			return Enqueued{}, fmt.Errorf("check the task of %s: %w", id, err)
+		}
+	}
+	return Enqueued{ID: id, State: st.State, Duplicate: true}, nil
+}
+
+// queue puts notification id's task on asynq. asynq keeps it only while it
+// is in flight: the record answers everything after (no retention).
+func (q *Queue) queue(ctx context.Context, id string, p Payload) error {
 	b, err := p.Encode()
 	if err != nil {
-		return Enqueued{}, fmt.Errorf("encode notification: %w", err)
+		return fmt.Errorf("encode notification: %w", err)
 	}
-	id := TaskID(p.Template, p.DedupeKey)
-	opts := []asynq.Option{
-		asynq.TaskID(id), asynq.Queue(QueueName), asynq.Retention(q.retention),
-		asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute),
-	}
+	opts := []asynq.Option{asynq.TaskID(id), asynq.Queue(QueueName), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)}
 	if p.SendAt != nil {
 		opts = append(opts, asynq.ProcessAt(*p.SendAt))
 	}
-	// Twice at most: a conflicting task may finish its retention between
-	// the enqueue and the status read, and then the second enqueue is new.
-	for range 2 {
-		info, err := q.client.EnqueueContext(ctx, asynq.NewTask(TaskType, b), opts...)
-		if err == nil {
-			return Enqueued{ID: info.ID, State: info.State.String()}, nil
-		}
-		if !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return Enqueued{}, fmt.Errorf("enqueue notification: %w", err)
-		}
-		st, err := q.Status(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return Enqueued{}, err
-		}
-		return Enqueued{ID: id, State: st.State, Duplicate: true}, nil
+	_, err = q.client.EnqueueContext(ctx, asynq.NewTask(TaskType, b), opts...)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) { // a conflict: already queued
+		return fmt.Errorf("enqueue notification: %w", err)
 	}
-	return Enqueued{}, fmt.Errorf("enqueue notification %s: conflicting task vanished twice", id)
+	return nil
 }
 
 // ErrNotFound is returned for a notification id that does not exist (never
-// enqueued, or its retention has passed).
+// accepted, or past its retention).
 var ErrNotFound = errors.New("notification not found")
 
 // Status is what is known about one notification.
 type Status struct {
 	ID        string
+	UserID    string
 	Template  string
 	DedupeKey string
-	// State is asynq's: pending, scheduled, active, retry, archived, completed.
+	// State is pending, scheduled, active, retry, completed or archived.
 	State string
 	// Attempts counts the sends tried (waits for a WeChat quota are not attempts).
 	Attempts      int
@@ -106,51 +143,68 @@ type Status struct {
 	// WeChat is WeChat's final word on the delivery, from its
 	// subscribe_msg_sent_event push, once it has come.
 	WeChat *WeChatResult
+	// History is the notification's last attempts, oldest first.
+	History []Attempt
 }
 
-// WeChatResult is what subscribe_msg_sent_event said about a delivered message.
-type WeChatResult struct {
-	ErrorCode   int       `json:"error_code"`
-	ErrorStatus string    `json:"error_status"`
-	At          time.Time `json:"at"`
-}
-
-// Status reads the state of notification id.
+// Status reads notification id's record.
 func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
-	info, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, id) })
-	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+	rec, err := q.rdb.Get(ctx, q.keys.Record(id)).Result()
+	if errors.Is(err, redis.Nil) {
 		return Status{}, ErrNotFound
 	}
 	if err != nil {
 		return Status{}, fmt.Errorf("read notification %s: %w", id, err)
 	}
-	st := statusOf(info)
-	if st.Result == nil || st.Result.MsgID == "" {
-		return st, nil
-	}
-	if m, err := q.rdb.HGetAll(ctx, q.keys.WeChatResult(st.Result.MsgID)).Result(); err == nil && m["at"] != "" {
-		code, _ := strconv.Atoi(m["error_code"])
-		at, _ := time.Parse(time.RFC3339, m["at"])
-		st.WeChat = &WeChatResult{ErrorCode: code, ErrorStatus: m["error_status"], At: at}
-	}
-	return st, nil
+	return parseRecord(id, rec)
 }
 
-// RecordWeChatResult stores WeChat's final status of the message msgid.
-// It is kept whether or not the worker has recorded the msgid yet: WeChat
-// gives no ordering between its push and its answer to the send, and Status
-// finds it through the delivered notification's msgid either way.
-func (q *Queue) RecordWeChatResult(ctx context.Context, msgid string, r WeChatResult) error {
-	key := q.keys.WeChatResult(msgid)
-	_, err := q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, "error_code", r.ErrorCode, "error_status", r.ErrorStatus, "at", r.At.UTC().Format(time.RFC3339))
-		p.Expire(ctx, key, q.retention)
+// Lookup is Status by the template and dedupe key the order service posted.
+func (q *Queue) Lookup(ctx context.Context, template, dedupeKey string) (Status, error) {
+	return q.Status(ctx, TaskID(template, dedupeKey))
+}
+
+// UserNotifications lists a user's recent notifications, newest first:
+// at most limit, accepted before the cursor (0: from the newest). next is
+// the cursor of the following page, 0 when there is none.
+func (q *Queue) UserNotifications(ctx context.Context, userID string, before int64, limit int) (list []Status, next int64, err error) {
+	max := "+inf"
+	if before > 0 {
+		max = "(" + strconv.FormatInt(before, 10)
+	}
+	zs, err := q.rdb.ZRevRangeByScoreWithScores(ctx, q.keys.UserList(userID), &redis.ZRangeBy{Max: max, Min: "-inf", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("list notifications of %s: %w", userID, err)
+	}
+	if len(zs) == 0 {
+		return nil, 0, nil
+	}
+	// One GET per record, pipelined: records live in different slots.
+	cmds := make([]*redis.StringCmd, len(zs))
+	_, err = q.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, z := range zs {
+			cmds[i] = pipe.Get(ctx, q.keys.Record(z.Member.(string)))
+		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("record WeChat result of msgid %s: %w", msgid, err)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("read notifications of %s: %w", userID, err)
 	}
-	return nil
+	for i, cmd := range cmds {
+		rec, err := cmd.Result()
+		if err != nil {
+			continue // past its retention
+		}
+		st, err := parseRecord(zs[i].Member.(string), rec)
+		if err != nil {
+			return nil, 0, err
+		}
+		list = append(list, st)
+	}
+	if len(zs) == limit {
+		next = int64(zs[len(zs)-1].Score)
+	}
+	return list, next, nil
 }
 
 // inspect runs an Inspector call, which takes no context, within ctx.

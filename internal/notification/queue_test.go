@@ -2,46 +2,75 @@ package notification_test
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/logging"
 	"wxnotify/internal/notification"
 	"wxnotify/internal/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
+const appID = "wxappid0000000001"
+
+func setup(t *testing.T) (*notification.Queue, *redis.Client) {
+	t.Helper()
+	rdb := redistest.Lend(t).Client(t)
+	return notification.NewQueue(rdb, appID, time.Hour, 3), rdb
+}
+
+func payload(user, dedupe string) notification.Payload {
+	return notification.Payload{
+		Template: "order_arrived", TemplateID: "T", UserID: user, DedupeKey: dedupe,
+		Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now().UTC(),
+	}
+}
+
+// pending lists the ids asynq holds in the notifications queue.
+func pending(t *testing.T, rdb *redis.Client) []string {
+	t.Helper()
+	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(notification.QueueName)
+	if err != nil && err.Error() != "asynq: queue not found" {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, task := range tasks {
+		ids = append(ids, task.ID)
+	}
+	return ids
+}
+
 // WeChat gives no ordering between its answer to a send and its
 // subscribe_msg_sent_event push: the status shows WeChat's word whichever
-// came first.
+// came first, and the meeting key is gone once both sides have come.
 func TestWeChatResultShowsWhicheverArrivesFirst(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Lend(t).Client(t)
-	q := notification.NewQueue(rdb, "wxappid0000000001", time.Hour, 3)
+	q, rdb := setup(t)
 	ctx := t.Context()
 	at := time.Date(2026, 11, 24, 7, 1, 0, 0, time.UTC)
+	delivered := func(p notification.Payload, id, msgid string) {
+		t.Helper()
+		if err := q.Finish(ctx, id, p, 3, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: msgid}, "", "delivered", 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Delivered(ctx, id, msgid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pushFirst, answerFirst := payload("u-1", "push-first"), payload("u-1", "answer-first")
+	early, _ := q.Enqueue(ctx, pushFirst)
+	late, _ := q.Enqueue(ctx, answerFirst)
 
-	// "before": the push is recorded before the worker has even run.
-	early, err := q.Enqueue(ctx, payload("push-first"))
-	if err != nil {
+	if err := q.RecordWeChatResult(ctx, "1988810812324364291", notification.WeChatResult{ErrorStatus: "success", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RecordWeChatResult(ctx, "1988810812324364291", notification.WeChatResult{ErrorCode: 0, ErrorStatus: "success", At: at}); err != nil {
-		t.Fatal(err)
-	}
-	late, err := q.Enqueue(ctx, payload("answer-first"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgids := map[string]string{early.ID: "1988810812324364291", late.ID: "1988810812324364292"}
-	deliver(t, rdb, msgids)
-	// "after": the push comes once the notification has completed.
+	delivered(pushFirst, early.ID, "1988810812324364291")
+	delivered(answerFirst, late.ID, "1988810812324364292")
 	if err := q.RecordWeChatResult(ctx, "1988810812324364292", notification.WeChatResult{ErrorCode: 10002, ErrorStatus: "failed:user refuse to accept the msg", At: at}); err != nil {
 		t.Fatal(err)
 	}
@@ -50,54 +79,168 @@ func TestWeChatResultShowsWhicheverArrivesFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Result == nil || st.Result.MsgID != msgids[id] {
-			t.Fatalf("%s: result %+v; want delivered %s", id, st.Result, msgids[id])
+		if st.State != notification.StateCompleted || st.Result == nil || st.Result.Status != notification.Delivered {
+			t.Fatalf("%s: %+v; want completed, delivered", id, st)
 		}
 		if st.WeChat == nil || st.WeChat.ErrorStatus != want || !st.WeChat.At.Equal(at) {
 			t.Fatalf("%s: WeChat's status %+v; want %q at %s", id, st.WeChat, want, at)
 		}
 	}
-}
-
-func payload(dedupe string) notification.Payload {
-	return notification.Payload{
-		Template: "order_arrived", TemplateID: "T", UserID: "u-1", DedupeKey: dedupe,
-		Data: map[string]string{"thing1": "x"},
+	if n := rdb.Exists(ctx, notification.NewKeys(appID).Msg("1988810812324364291"), notification.NewKeys(appID).Msg("1988810812324364292")).Val(); n != 0 {
+		t.Fatalf("%d msgid meeting keys left after both sides came; want 0", n)
 	}
 }
 
-// deliver runs a real asynq server that completes each task as delivered
-// with the msgid given for its id, and returns once all have completed.
-func deliver(t *testing.T, rdb redis.UniversalClient, msgids map[string]string) {
-	t.Helper()
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: 2, TaskCheckInterval: 10 * time.Millisecond,
-		Queues: map[string]int{notification.QueueName: 1},
-		Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)},
-	})
-	done := make(chan string, len(msgids))
-	err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
-		id, _ := asynq.GetTaskID(ctx)
-		b, _ := json.Marshal(notification.Result{Status: notification.Delivered, MsgID: msgids[id]})
-		if _, err := task.ResultWriter().Write(b); err != nil {
-			return err
-		}
-		done <- id
-		return nil
-	}))
+// A repeat of (template, dedupe_key) is a duplicate for as long as the
+// record lives, long after asynq let go of its task; the record, not asynq,
+// answers the status.
+func TestDuplicateOutlivesTheTask(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-1", "order-1")
+	first, err := q.Enqueue(ctx, p)
+	if err != nil || first.Duplicate || first.State != notification.StatePending {
+		t.Fatalf("first: %+v, %v", first, err)
+	}
+	// The worker completes it and asynq forgets the task (no retention).
+	if err := q.Finish(ctx, first.ID, p, 3, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: "7"}, "", "delivered", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(rdb).DeleteAllPendingTasks(notification.QueueName); err != nil {
+		t.Fatal(err)
+	}
+	again, err := q.Enqueue(ctx, payload("u-2", "order-1"))
+	if err != nil || !again.Duplicate || again.ID != first.ID || again.State != notification.StateCompleted {
+		t.Fatalf("repeat: %+v, %v; want the completed duplicate", again, err)
+	}
+	if ids := pending(t, rdb); len(ids) != 0 {
+		t.Fatalf("a repeat of a completed notification queued %v", ids)
+	}
+	st, err := q.Lookup(ctx, "order_arrived", "order-1")
+	if err != nil || st.ID != first.ID || st.Result.MsgID != "7" || st.Attempts != 1 || len(st.History) != 1 || st.History[0].Outcome != "delivered" {
+		t.Fatalf("lookup: %+v, %v", st, err)
+	}
+	// The repeat named another user: only the first user lists it.
+	if list, _, _ := q.UserNotifications(ctx, "u-2", 0, 10); len(list) != 0 {
+		t.Fatalf("u-2 lists %d notifications; want none", len(list))
+	}
+}
+
+// Concurrent repeats make one record and one task.
+func TestConcurrentRepeatsQueueOnce(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	var wg sync.WaitGroup
+	fresh := make(chan string, 20)
+	for range 20 {
+		wg.Go(func() {
+			res, err := q.Enqueue(context.Background(), payload("u-1", "order-race"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !res.Duplicate {
+				fresh <- res.ID
+			}
+		})
+	}
+	wg.Wait()
+	close(fresh)
+	if len(fresh) != 1 {
+		t.Fatalf("%d of 20 concurrent posts were answered as new; want 1", len(fresh))
+	}
+	if ids := pending(t, rdb); len(ids) != 1 {
+		t.Fatalf("queued %v; want one task", ids)
+	}
+}
+
+// An api process that dies after creating the record and before queueing
+// the task loses nothing: the client got no answer and repeats the call,
+// and the repeat queues the task — once.
+func TestAcceptedButNeverQueuedIsQueuedByTheRepeat(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-1", "order-crash")
+	// What the dying process got done: the record, not the task.
+	dying := notification.NewQueue(rdb, appID, time.Hour, 3)
+	first, err := dying.Enqueue(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Shutdown waits for the handlers' completions to be written.
-	defer srv.Shutdown()
-	// Pickup takes one TaskCheckInterval (10 ms); the deadline only bounds a
-	// broken server, far above any scheduling delay of a busy machine.
-	timeout := time.After(10 * time.Second)
-	for range msgids {
-		select {
-		case <-done:
-		case <-timeout:
-			t.Fatal("asynq did not run the tasks")
+	if _, err := asynq.NewInspectorFromRedisClient(rdb).DeleteAllPendingTasks(notification.QueueName); err != nil {
+		t.Fatal(err)
+	}
+	repeat, err := q.Enqueue(ctx, p)
+	if err != nil || repeat.ID != first.ID {
+		t.Fatalf("repeat: %+v, %v", repeat, err)
+	}
+	if ids := pending(t, rdb); len(ids) != 1 || ids[0] != first.ID {
+		t.Fatalf("after the repeat asynq holds %v; want the task %s", ids, first.ID)
+	}
+	// A further repeat while it is queued queues nothing more.
+	if _, err := q.Enqueue(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if ids := pending(t, rdb); len(ids) != 1 {
+		t.Fatalf("after a second repeat asynq holds %v; want one task", ids)
+	}
+}
+
+// A user's notifications, newest first, a page at a time.
+func TestUserNotificationsPages(t *testing.T) {
+	t.Parallel()
+	q, _ := setup(t)
+	ctx := t.Context()
+	base := time.Now().UTC()
+	for i := range 5 {
+		p := payload("u-list", fmt.Sprintf("order-%d", i))
+		p.CreatedAt = base.Add(time.Duration(i) * time.Millisecond)
+		if _, err := q.Enqueue(ctx, p); err != nil {
+			t.Fatal(err)
 		}
+	}
+	var got []string
+	cursor := int64(0)
+	for pages := 0; ; pages++ {
+		list, next, err := q.UserNotifications(ctx, "u-list", cursor, 2)
+		if err != nil || pages > 5 {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		for _, st := range list {
+			got = append(got, st.DedupeKey)
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	want := "[order-4 order-3 order-2 order-1 order-0]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("pages gave %v; want %s", got, want)
+	}
+}
+
+// The record of a delivered notification stays small: the figure that
+// decides Redis's size at WeChat's daily quota.
+func TestRecordIsCompact(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("oAbCdEfGhIjKlMnOpQrStUvWxYz01", "order-TX20261124001")
+	res, _ := q.Enqueue(ctx, p)
+	_ = q.Finish(ctx, res.ID, p, 35, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: "1988810812324364291"}, "", "delivered", 0)
+	_ = q.RecordWeChatResult(ctx, "1988810812324364291", notification.WeChatResult{ErrorStatus: "success", At: time.Now()})
+	_ = q.Delivered(ctx, res.ID, "1988810812324364291")
+	key := notification.NewKeys(appID).Record(res.ID)
+	val := rdb.Get(ctx, key).Val()
+	usage := rdb.MemoryUsage(ctx, key).Val()
+	t.Logf("record %d bytes, %d with its key in Redis", len(val), usage)
+	if usage > 320 {
+		t.Fatalf("a delivered record takes %d bytes of Redis; want at most 320", usage)
+	}
+	if ttl := rdb.TTL(ctx, key).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("finished record TTL %s; want the retention (1h)", ttl)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 // Keys names the Redis keys of one mini program. Everything about one user
 // shares the hash tag {<appid>:u:<user id>}, so that the worker's one Lua
-// step over binding, grants and sent marker also runs on Redis Cluster.
+// step over binding, grants and claim markers also runs on Redis Cluster.
 type Keys struct{ appID string }
 
 // NewKeys returns the key names for appid.
@@ -26,9 +26,6 @@ func (k Keys) Binding(userID string) string { return k.user(userID) + ":binding"
 // long-term template the user accepted).
 func (k Keys) Grants(userID string) string { return k.user(userID) + ":grants" }
 
-// Sent marks a delivered notification (task id) of the user, holding its msgid.
-func (k Keys) Sent(userID, taskID string) string { return k.user(userID) + ":sent:" + taskID }
-
 // Claim marks the grant a notification (task id) has taken, so that a run
 // of the task after a crash finds its grant instead of spending another or
 // finding none.
@@ -42,16 +39,6 @@ func (k Keys) Ambiguous(userID, taskID string) string { return k.user(userID) + 
 // Unsubscribed is the hash template_id → when the user turned the template
 // off in WeChat's settings (subscribe_msg_change_event).
 func (k Keys) Unsubscribed(userID string) string { return k.user(userID) + ":unsubscribed" }
-
-// WeChatResult holds WeChat's final delivery status of the message msgid
-// (subscribe_msg_sent_event). It is keyed by the msgid, not by the
-// notification, because WeChat may push the event before the worker has
-// recorded which notification the msgid belongs to: the event is kept
-// whichever comes first, and the notification's status joins them through
-// the msgid in its result.
-func (k Keys) WeChatResult(msgid string) string {
-	return "wxnotify:" + k.appID + ":wechat_result:" + msgid
-}
 
 // Push marks a WeChat push (its ID) as applied, so WeChat's retries are not.
 func (k Keys) Push(id string) string { return "wxnotify:" + k.appID + ":push:" + id }

@@ -1,0 +1,131 @@
+package notification
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts that change a record, each on the record's one key, so each
+// runs on one Cluster slot. Field positions are record.go's plus one.
+
+// createRecord stores a new record unless one exists (the dedupe decision).
+// KEYS: record. ARGV: record, TTL seconds. Returns {1, record} when created,
+// {0, existing record} for a duplicate.
+var createRecord = redis.NewScript(`
+local cur = redis.call("GET", KEYS[1])
+if cur then
+	return {0, cur}
+end
+redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
+return {1, ARGV[1]}`)
+
+// luaRecord is the Lua shared by the update scripts: split and join a
+// record, append to its bounded history.
+const luaRecord = `
+local function split(s)
+	local t, i = {}, 1
+	while true do
+		local j = string.find(s, "\31", i, true)
+		if not j then
+			t[#t + 1] = string.sub(s, i)
+			return t
+		end
+		t[#t + 1] = string.sub(s, i, j - 1)
+		i = j + 1
+	end
+end
+local function remember(f, now, outcome, errcode)
+	local h = {}
+	if f[18] ~= "" then
+		for e in string.gmatch(f[18], "[^;]+") do h[#h + 1] = e end
+	end
+	h[#h + 1] = now .. "," .. outcome .. "," .. errcode
+	while #h > 8 do table.remove(h, 1) end
+	f[18] = table.concat(h, ";")
+end
+`
+
+// beginAttempt marks the record active, unless the notification already
+// completed (a redelivery after a crash or a lost completion write): then
+// it returns what it completed with, and nothing must be sent.
+// KEYS: record. ARGV: record to start from if it is missing (expired or
+// lost), its TTL. Returns {"go"} or {"done", result, reason, msgid}.
+var beginAttempt = redis.NewScript(luaRecord + `
+local cur = redis.call("GET", KEYS[1])
+if not cur then
+	redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
+	cur = ARGV[1]
+end
+local f = split(cur)
+if f[2] == "completed" then
+	return {"done", f[10], f[11], f[12]}
+end
+f[2] = "active"
+redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
+return {"go"}`)
+
+// retryAttempt records an attempt that will be tried again.
+// KEYS: record. ARGV: now (Unix s), error, next try (Unix s), outcome,
+// errcode, "1" if it counts as an attempt (a quota deferral does not).
+var retryAttempt = redis.NewScript(luaRecord + `
+local cur = redis.call("GET", KEYS[1])
+if not cur then
+	return 0
+end
+local f = split(cur)
+f[2] = "retry"
+if ARGV[6] == "1" then
+	f[9] = tostring((tonumber(f[9]) or 0) + 1)
+	f[14] = ARGV[1]
+end
+f[13] = ARGV[2]
+f[15] = ARGV[3]
+remember(f, ARGV[1], ARGV[4], ARGV[5])
+redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
+return 1`)
+
+// finishAttempt records how the notification ended and keeps the record for
+// the retention from now.
+// KEYS: record. ARGV: now, state (completed|archived), result, reason,
+// msgid, error, outcome, errcode, TTL seconds, record to start from if it is
+// missing.
+var finishAttempt = redis.NewScript(luaRecord + `
+local cur = redis.call("GET", KEYS[1]) or ARGV[10]
+local f = split(cur)
+f[2] = ARGV[2]
+f[9] = tostring((tonumber(f[9]) or 0) + 1)
+f[10] = ARGV[3]
+f[11] = ARGV[4]
+f[12] = ARGV[5]
+if ARGV[6] ~= "" then
+	f[13] = ARGV[6]
+	f[14] = ARGV[1]
+end
+f[15] = ""
+f[16] = ARGV[1]
+remember(f, ARGV[1], ARGV[7], ARGV[8])
+redis.call("SET", KEYS[1], table.concat(f, "\31"), "EX", ARGV[9])
+return 1`)
+
+// setWeChat records WeChat's final status from its sent event.
+// KEYS: record. ARGV: "errcode,status,unix". Returns 0 if there is no record.
+var setWeChat = redis.NewScript(luaRecord + `
+local cur = redis.call("GET", KEYS[1])
+if not cur then
+	return 0
+end
+local f = split(cur)
+f[17] = ARGV[1]
+redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
+return 1`)
+
+// meet is one side arriving at a msgid's meeting key (Keys.Msg): it
+// returns the other side's half and deletes the key if that side came
+// first, or leaves its own half for the other (until the TTL).
+// KEYS: meeting key. ARGV: my field, my value, the other's field, TTL seconds.
+var meet = redis.NewScript(`
+local other = redis.call("HGET", KEYS[1], ARGV[3])
+if other then
+	redis.call("DEL", KEYS[1])
+	return other
+end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+redis.call("EXPIRE", KEYS[1], ARGV[4])
+return false`)
