@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -329,4 +330,59 @@ func standInWorker(t *testing.T, e *env, msgid string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
+}
+
+// The order service finds a notification by what it posted, and lists what
+// a user was sent, newest first, a page at a time.
+func TestNotificationLookups(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	var ids []string
+	for _, key := range []string{"order-a", "order-b", "order-c"} {
+		r := e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-look", key))
+		e.want(r, 202, "")
+		ids = append(ids, str(r.body, "id"))
+	}
+	byID := e.do("GET", "/v1/notifications/"+ids[1], bearer(apiKey), nil)
+	byKey := e.do("GET", "/v1/notifications?template=order_arrived&dedupe_key=order-b", bearer(apiKey), nil)
+	e.want(byKey, 200, "")
+	if byKey.raw != byID.raw {
+		t.Fatalf("by key %s; by id %s: want the same document", byKey.raw, byID.raw)
+	}
+	e.want(e.do("GET", "/v1/notifications?template=order_arrived&dedupe_key=order-z", bearer(apiKey), nil), 404, "not_found")
+	for _, q := range []string{"dedupe_key=order-b", "template=order_arrived", ""} {
+		r := e.do("GET", "/v1/notifications?"+q, bearer(apiKey), nil)
+		e.want(r, 400, "invalid_field")
+		if str(r.body, "error", "field") == "" {
+			t.Fatalf("?%s: %s names no field", q, r.raw)
+		}
+	}
+	e.want(e.do("GET", "/v1/notifications?template=order_arrived&dedupe_key=order-b", "", nil), 401, "")
+
+	// Two per page: c, b, then a.
+	first := e.do("GET", "/v1/users/u-look/notifications?limit=2", bearer(apiKey), nil)
+	e.want(first, 200, "")
+	page := func(r reply) []string {
+		var ids []string
+		for _, n := range r.body["notifications"].([]any) {
+			ids = append(ids, n.(map[string]any)["dedupe_key"].(string))
+		}
+		return ids
+	}
+	next := str(first.body, "next")
+	if got := page(first); fmt.Sprint(got) != "[order-c order-b]" || next == "" {
+		t.Fatalf("first page %s", first.raw)
+	}
+	second := e.do("GET", "/v1/users/u-look/notifications?limit=2&cursor="+next, bearer(apiKey), nil)
+	if got := page(second); fmt.Sprint(got) != "[order-a]" || str(second.body, "next") != "" {
+		t.Fatalf("second page %s", second.raw)
+	}
+	if r := e.do("GET", "/v1/users/nobody-here/notifications", bearer(apiKey), nil); r.status != 200 || len(r.body["notifications"].([]any)) != 0 {
+		t.Fatalf("unknown user: %d %s; want an empty list", r.status, r.raw)
+	}
+	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=-5"} {
+		r := e.do("GET", "/v1/users/u-look/notifications?"+q, bearer(apiKey), nil)
+		e.want(r, 400, "invalid_field")
+	}
+	e.want(e.do("GET", "/v1/users/u-look/notifications", "", nil), 401, "")
 }

@@ -1,6 +1,11 @@
 package notification
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The scripts that change a record, each on the record's one key, so each
 // runs on one Cluster slot. Field positions are record.go's plus one.
@@ -17,8 +22,8 @@ redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
 return {1, ARGV[1]}`)
 
 // luaRecord is the Lua shared by the update scripts: split and join a
-// record, append to its bounded history.
-const luaRecord = `
+// record, append to its history, bounded to historyLen entries.
+var luaRecord = strings.ReplaceAll(`
 local function split(s)
 	local t, i = {}, 1
 	while true do
@@ -37,10 +42,10 @@ local function remember(f, now, outcome, errcode)
 		for e in string.gmatch(f[18], "[^;]+") do h[#h + 1] = e end
 	end
 	h[#h + 1] = now .. "," .. outcome .. "," .. errcode
-	while #h > 8 do table.remove(h, 1) end
+	while #h > HISTORY_LEN do table.remove(h, 1) end
 	f[18] = table.concat(h, ";")
 end
-`
+`, "HISTORY_LEN", strconv.Itoa(historyLen))
 
 // beginAttempt marks the record active, unless the notification already
 // completed (a redelivery after a crash or a lost completion write): then

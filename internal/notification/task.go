@@ -1,6 +1,8 @@
-// Package notification is the contract between the API and the worker: the
-// task that carries one subscribe message, its id, the result the worker
-// records, and the queue the API enqueues into and reads status from.
+// Package notification is one notification, from the api's acceptance to
+// WeChat's last word: the task that carries it between the api and the
+// worker, its id, and its record (record.go) — the unit of dedupe, status
+// and history — with the record's keys and scripts, the queue the api
+// enqueues into, and the lookups it answers from the records.
 package notification
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -273,6 +274,16 @@ func TestE2EBusyTwiceThenDelivered(t *testing.T) {
 	}
 	if g := s.ourGrants(user); g != "0" {
 		t.Fatalf("our grant %s; want 0 (given back after each -1, spent by the success)", g)
+	}
+	// The history tells the story: two busy answers, then the delivery.
+	var story []string
+	for _, h := range st["history"].([]any) {
+		e := h.(map[string]any)
+		code, _ := e["errcode"].(float64)
+		story = append(story, fmt.Sprintf("%s/%d", e["outcome"], int(code)))
+	}
+	if got := strings.Join(story, " "); got != "retried_busy/-1 retried_busy/-1 delivered/0" {
+		t.Fatalf("history %q; want two busy retries, then delivered", got)
 	}
 }
 
