@@ -323,7 +323,7 @@ func keyRows(out io.Writer, keys []KeysPer) {
 		if k.Usage > 0 {
 			usage = fmt.Sprintf("%6.0f B per notification (MEMORY USAGE)", k.Usage*k.Per)
 		}
-		fmt.Fprintf(out, "    %+.3f × %-50s %s\n", k.Per, k.Kind, usage)
+		fmt.Fprintf(out, "    %+.5f × %-50s %s\n", k.Per, k.Kind, usage)
 	}
 }
 
