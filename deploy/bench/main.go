@@ -129,6 +129,14 @@ type Figures struct {
 	APIPeakRSSMiB       float64            `json:"api_peak_rss_mib"`
 	WorkerPeakRSSMiB    float64            `json:"worker_peak_rss_mib_max"`
 	WorkerPeakRSSAllMiB []float64          `json:"worker_peak_rss_mib"`
+	// Redis bytes per notification (INFO memory's used_memory less client
+	// buffers, before and after a phase of its own with WeChat's message
+	// push on), and the change in keys per notification by kind.
+	MemoryNotifications  int       `json:"memory_notifications"`
+	RedisBytesRetained   float64   `json:"redis_bytes_per_retained"`
+	RedisBytesQueued     float64   `json:"redis_bytes_per_queued"`
+	RedisKeysPerRetained []KeysPer `json:"redis_keys_per_retained"`
+	RedisKeysPerQueued   []KeysPer `json:"redis_keys_per_queued"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -185,7 +193,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	key := "bench-order-service-key-0001"
 	env := map[string]string{
 		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
-		"API_KEYS": key, "LOG_LEVEL": "info", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
+		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
 	}
 	apiEnv := with(env, "HTTP_ADDR", freeAddr())
 	profiles := map[string]string{} // process → its PPROF_ADDR
@@ -283,6 +291,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if delivered != granted+latN {
 		return fmt.Errorf("%d messages delivered; want %d", delivered, granted+latN)
 	}
+
+	step("memory: %d notifications delivered with WeChat's message push on, %d queued an hour ahead", o.n, o.n)
+	retained, queued, err := memoryRun(ctx, rdb, ins, sb, appID, tmpl.TemplateID, "http://"+api.addr, key, env["WECHAT_PUSH_TOKEN"], o.n, o.conns, o.n+latN)
+	if err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	f.MemoryNotifications = o.n
+	f.RedisBytesRetained, f.RedisKeysPerRetained = retained.bytes, retained.keys
+	f.RedisBytesQueued, f.RedisKeysPerQueued = queued.bytes, queued.keys
+
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	f.APIPeakRSSMiB = mib(api.peakRSS())
 	for _, w := range workers {
@@ -294,6 +312,19 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	f.APIRatio = f.APIReqPerSec / f.BareGinReqPerSec
 	report(out, f)
 	return nil
+}
+
+// keyRows prints the change in keys per notification, one kind a row.
+// A kind's bytes are the mean MEMORY USAGE of a sample of its keys times
+// their number per notification; the keyspace's own tables are not in it.
+func keyRows(out io.Writer, keys []KeysPer) {
+	for _, k := range keys {
+		usage := ""
+		if k.Usage > 0 {
+			usage = fmt.Sprintf("%6.0f B per notification (MEMORY USAGE)", k.Usage*k.Per)
+		}
+		fmt.Fprintf(out, "    %+.5f × %-50s %s\n", k.Per, k.Kind, usage)
+	}
 }
 
 func with(env map[string]string, k, v string) map[string]string {
@@ -328,6 +359,10 @@ func report(out io.Writer, f Figures) {
 	row("sends to users without a grant", fmt.Sprint(f.SendsWithoutGrant), "0", f.SendsWithoutGrant == 0)
 	row("peak RSS: api", fmt.Sprintf("%.1f MiB", f.APIPeakRSSMiB), "≤ 64 MiB", f.APIPeakRSSMiB <= 64)
 	row("peak RSS: largest worker", fmt.Sprintf("%.1f MiB", f.WorkerPeakRSSMiB), "≤ 64 MiB", f.WorkerPeakRSSMiB <= 64)
+	row(fmt.Sprintf("Redis per retained notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesRetained), "≤ 400 B", f.RedisBytesRetained <= 400)
+	keyRows(out, f.RedisKeysPerRetained)
+	row(fmt.Sprintf("Redis per queued notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesQueued), "", true)
+	keyRows(out, f.RedisKeysPerQueued)
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(f)
 	fmt.Fprint(out, b.String())

@@ -99,32 +99,14 @@ func drain(ctx context.Context, ins *asynq.Inspector, n int, limit time.Duration
 // conns goroutines and returns notifications/s from the first post to the
 // last one finished, and the rate at which the posts alone were accepted.
 func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix string, n, conns int) (float64, float64, error) {
-	client := loadClient(conns)
-	jobs := make(chan int)
-	errs := make(chan error, conns)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range conns {
-		wg.Go(func() {
-			for i := range jobs {
-				if err := post(ctx, client, api, key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	ingest := float64(n) / time.Since(start).Seconds()
-	select {
-	case err := <-errs:
+	err := postAll(ctx, api, key, n, conns, func(i int) []byte {
+		return notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))
+	})
+	if err != nil {
 		return 0, 0, err
-	default:
 	}
+	ingest := float64(n) / time.Since(start).Seconds()
 	if err := drain(ctx, ins, n, 5*time.Minute); err != nil {
 		return 0, 0, err
 	}
