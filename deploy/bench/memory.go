@@ -86,7 +86,7 @@ var (
 )
 
 // kindOf names a key with its variable parts (app id, user, ids) replaced:
-// "wxnotify:{…:u:<user>}:notifications", "wxnotify:<app>:n:<id>",
+// "wxnotify:{…:u:<user>}:binding", "wxnotify:<app>:n:<id>",
 // "asynq:{notifications}:t:<id>".
 func kindOf(key string) string {
 	if m := kindUser.FindString(key); m != "" {

@@ -278,16 +278,11 @@ func (h *handlers) userNotifications(c *gin.Context) {
 		}
 		limit = n
 	}
-	var before int64
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			fail(c, http.StatusBadRequest, "invalid_field", "cursor is not one this API gave (use next from the previous page)", "cursor")
-			return
-		}
-		before = n
+	list, next, err := h.Queue.UserNotifications(c.Request.Context(), user, c.Query("cursor"), limit)
+	if errors.Is(err, notification.ErrBadCursor) {
+		fail(c, http.StatusBadRequest, "invalid_field", "cursor is not one this API gave (use next from the previous page)", "cursor")
+		return
 	}
-	list, next, err := h.Queue.UserNotifications(c.Request.Context(), user, before, limit)
 	if err != nil {
 		h.storeDown(c, "list notifications", err)
 		return
@@ -296,9 +291,7 @@ func (h *handlers) userNotifications(c *gin.Context) {
 	for _, st := range list {
 		page.Notifications = append(page.Notifications, statusOf(st))
 	}
-	if next > 0 {
-		page.Next = strconv.FormatInt(next, 10)
-	}
+	page.Next = next
 	c.JSON(http.StatusOK, page)
 }
 

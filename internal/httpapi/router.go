@@ -43,7 +43,7 @@ type Queue interface {
 	Enqueue(ctx context.Context, p notification.Payload) (notification.Enqueued, error)
 	Status(ctx context.Context, id string) (notification.Status, error)
 	Lookup(ctx context.Context, template, dedupeKey string) (notification.Status, error)
-	UserNotifications(ctx context.Context, userID string, before int64, limit int) ([]notification.Status, int64, error)
+	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]notification.Status, string, error)
 	RecordWeChatResult(ctx context.Context, msgid string, r notification.WeChatResult) error
 }
 

@@ -2,9 +2,12 @@ package notification
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -72,14 +75,9 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	if isNew == 1 {
 		// Only the request that created the record lists it, so a repeat
 		// naming another user lists nothing.
-		list := q.keys.UserList(user)
-		_, err := q.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-			pipe.ZAdd(ctx, list, redis.Z{Score: float64(p.CreatedAt.UnixMicro()), Member: id})
-			pipe.ZRemRangeByRank(ctx, list, 0, -userListLen-1)
-			pipe.Expire(ctx, list, q.pendingTTL(p))
-			return nil
-		})
-		if err != nil {
+		cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMilli()
+		if err := listNotification.Run(ctx, q.rdb, []string{q.keys.UserList(user)},
+			listField(id), p.CreatedAt.UnixMilli(), userListLen, cutoff).Err(); err != nil {
 			return Enqueued{}, fmt.Errorf("list notification: %w", err)
 		}
 		if err := q.queue(ctx, id, p); err != nil {
@@ -164,47 +162,107 @@ func (q *Queue) Lookup(ctx context.Context, template, dedupeKey string) (Status,
 	return q.Status(ctx, TaskID(template, dedupeKey))
 }
 
-// UserNotifications lists a user's recent notifications, newest first:
-// at most limit, accepted before the cursor (0: from the newest). next is
-// the cursor of the following page, 0 when there is none.
-func (q *Queue) UserNotifications(ctx context.Context, userID string, before int64, limit int) (list []Status, next int64, err error) {
-	max := "+inf"
-	if before > 0 {
-		max = "(" + strconv.FormatInt(before, 10)
+// ErrBadCursor is returned for a cursor UserNotifications did not give.
+var ErrBadCursor = errors.New("not a cursor of this listing")
+
+// UserNotifications lists a user's recent notifications, newest first: at
+// most limit, after cursor ("" for the newest). next is the cursor of the
+// following page, "" when there is none.
+func (q *Queue) UserNotifications(ctx context.Context, userID, cursor string, limit int) (list []Status, next string, err error) {
+	var after listEntry
+	if cursor != "" {
+		if after, err = parseCursor(cursor); err != nil {
+			return nil, "", err
+		}
 	}
-	zs, err := q.rdb.ZRevRangeByScoreWithScores(ctx, q.keys.UserList(userID), &redis.ZRangeBy{Max: max, Min: "-inf", Count: int64(limit)}).Result()
+	all, err := q.rdb.HGetAll(ctx, q.keys.UserList(userID)).Result()
 	if err != nil {
-		return nil, 0, fmt.Errorf("list notifications of %s: %w", userID, err)
+		return nil, "", fmt.Errorf("list notifications of %s: %w", userID, err)
 	}
-	if len(zs) == 0 {
-		return nil, 0, nil
+	var entries []listEntry
+	for f, v := range all {
+		if e, ok := readListEntry(f, v); ok && (cursor == "" || e.before(after)) {
+			entries = append(entries, e)
+		}
+	}
+	slices.SortFunc(entries, func(a, b listEntry) int {
+		if a.before(b) {
+			return 1
+		}
+		return -1
+	})
+	if len(entries) > limit {
+		next = entries[limit-1].cursor()
+		entries = entries[:limit]
+	}
+	if len(entries) == 0 {
+		return nil, "", nil
 	}
 	// One GET per record, pipelined: records live in different slots.
-	cmds := make([]*redis.StringCmd, len(zs))
+	cmds := make([]*redis.StringCmd, len(entries))
 	_, err = q.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i, z := range zs {
-			cmds[i] = pipe.Get(ctx, q.keys.Record(z.Member.(string)))
+		for i, e := range entries {
+			cmds[i] = pipe.Get(ctx, q.keys.Record(e.hash))
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("read notifications of %s: %w", userID, err)
+		return nil, "", fmt.Errorf("read notifications of %s: %w", userID, err)
 	}
 	for i, cmd := range cmds {
 		rec, err := cmd.Result()
 		if err != nil {
 			continue // past its retention
 		}
-		st, err := parseRecord(zs[i].Member.(string), rec)
+		st, err := parseRecord(entries[i].hash, rec)
 		if err != nil {
-			return nil, 0, err
+			return nil, "", err
 		}
+		st.ID = st.Template + "-" + entries[i].hash
 		list = append(list, st)
 	}
-	if len(zs) == limit {
-		next = int64(zs[len(zs)-1].Score)
-	}
 	return list, next, nil
+}
+
+// listEntry is one notification in a user's list: its id's hash (hex) and
+// when it was accepted (Unix ms).
+type listEntry struct {
+	hash string
+	at   int64
+}
+
+// listField is the user-hash field that lists notification id.
+func listField(id string) string {
+	h := idHash(id)
+	if raw, err := hex.DecodeString(h); err == nil {
+		return "n:" + string(raw)
+	}
+	return "n:" + h
+}
+
+func readListEntry(field, value string) (listEntry, bool) {
+	raw, ok := strings.CutPrefix(field, "n:")
+	at, err := strconv.ParseInt(value, 10, 64)
+	if !ok || err != nil || len(raw) != 16 {
+		return listEntry{}, false
+	}
+	return listEntry{hash: hex.EncodeToString([]byte(raw)), at: at}, true
+}
+
+// before orders entries by acceptance time, then hash.
+func (e listEntry) before(o listEntry) bool {
+	return e.at < o.at || e.at == o.at && e.hash < o.hash
+}
+
+func (e listEntry) cursor() string { return strconv.FormatInt(e.at, 10) + "." + e.hash }
+
+func parseCursor(c string) (listEntry, error) {
+	at, h, ok := strings.Cut(c, ".")
+	n, err := strconv.ParseInt(at, 10, 64)
+	if _, herr := hex.DecodeString(h); !ok || err != nil || n <= 0 || herr != nil || len(h) != 32 {
+		return listEntry{}, ErrBadCursor
+	}
+	return listEntry{hash: h, at: n}, nil
 }
 
 // inspect runs an Inspector call, which takes no context, within ctx.

@@ -2,6 +2,7 @@ package notification_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"wxnotify/internal/notification"
 	"wxnotify/internal/redistest"
+	"wxnotify/internal/subscriber"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -122,7 +124,7 @@ func TestDuplicateOutlivesTheTask(t *testing.T) {
 		t.Fatalf("lookup: %+v, %v", st, err)
 	}
 	// The repeat named another user: only the first user lists it.
-	if list, _, _ := q.UserNotifications(ctx, "u-2", 0, 10); len(list) != 0 {
+	if list, _, _ := q.UserNotifications(ctx, "u-2", "", 10); len(list) != 0 {
 		t.Fatalf("u-2 lists %d notifications; want none", len(list))
 	}
 }
@@ -202,7 +204,7 @@ func TestUserNotificationsPages(t *testing.T) {
 		}
 	}
 	var got []string
-	cursor := int64(0)
+	cursor := ""
 	for pages := 0; ; pages++ {
 		list, next, err := q.UserNotifications(ctx, "u-list", cursor, 2)
 		if err != nil || pages > 5 {
@@ -211,7 +213,7 @@ func TestUserNotificationsPages(t *testing.T) {
 		for _, st := range list {
 			got = append(got, st.DedupeKey)
 		}
-		if next == 0 {
+		if next == "" {
 			break
 		}
 		cursor = next
@@ -219,6 +221,38 @@ func TestUserNotificationsPages(t *testing.T) {
 	want := "[order-4 order-3 order-2 order-1 order-0]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("pages gave %v; want %s", got, want)
+	}
+	if _, _, err := q.UserNotifications(ctx, "u-list", "12.xyz", 2); !errors.Is(err, notification.ErrBadCursor) {
+		t.Fatalf("a made-up cursor: %v; want ErrBadCursor", err)
+	}
+}
+
+// A user's list keeps the newest 100 and lives in the user's binding hash,
+// which stays a compact listpack and keeps the binding readable.
+func TestUserListIsBoundedAndCompact(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	rdb.HSet(ctx, subscriber.NewKeys(appID).Binding("u-many"), "openid", "o-many", "unionid", "", "bound_at", "2026-11-24T00:00:00Z")
+	base := time.Now().UTC()
+	for i := range 130 {
+		p := payload("u-many", fmt.Sprintf("order-%03d", i))
+		p.CreatedAt = base.Add(time.Duration(i) * time.Millisecond)
+		if _, err := q.Enqueue(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _, err := q.UserNotifications(ctx, "u-many", "", 100)
+	if err != nil || len(list) != 100 || list[0].DedupeKey != "order-129" || list[99].DedupeKey != "order-030" {
+		t.Fatalf("list of %d (%v): want the newest 100, order-129 … order-030", len(list), err)
+	}
+	key := subscriber.NewKeys(appID).Binding("u-many")
+	if enc := rdb.ObjectEncoding(ctx, key).Val(); enc != "listpack" {
+		t.Fatalf("the user's hash is %s; want listpack", enc)
+	}
+	b, ok, err := subscriber.New(rdb, appID, time.Hour).Lookup(ctx, "u-many")
+	if err != nil || !ok || b.OpenID != "o-many" {
+		t.Fatalf("binding after listing: %+v %v %v", b, ok, err)
 	}
 }
 

@@ -134,3 +134,31 @@ end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
 redis.call("EXPIRE", KEYS[1], ARGV[4])
 return false`)
+
+// listNotification lists a notification in its user's hash (Keys.UserList)
+// and prunes the list to the newest entries younger than the cutoff.
+// KEYS: the user's hash. ARGV: field ("n:" + 16 bytes of the id's hash),
+// accepted at (Unix ms), most entries kept, cutoff (Unix ms).
+var listNotification = redis.NewScript(`
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+local all = redis.call("HGETALL", KEYS[1])
+local entries, cutoff = {}, tonumber(ARGV[4])
+for i = 1, #all, 2 do
+	local f = all[i]
+	if string.sub(f, 1, 2) == "n:" then
+		local at = tonumber(all[i + 1]) or 0
+		if at < cutoff then
+			redis.call("HDEL", KEYS[1], f)
+		else
+			entries[#entries + 1] = {f, at}
+		end
+	end
+end
+local most = tonumber(ARGV[3])
+if #entries > most then
+	table.sort(entries, function(a, b) return a[2] < b[2] end)
+	for i = 1, #entries - most do
+		redis.call("HDEL", KEYS[1], entries[i][1])
+	end
+end
+return 1`)

@@ -19,7 +19,8 @@ func NewKeys(appID string) Keys { return Keys{appID: appID} }
 
 func (k Keys) user(userID string) string { return "wxnotify:{" + k.appID + ":u:" + userID + "}" }
 
-// Binding is the hash {openid, unionid, bound_at} of a user.
+// Binding is the hash {openid, unionid, bound_at} of a user. It also lists
+// the user's recent notifications, in fields of notification.Keys.UserList.
 func (k Keys) Binding(userID string) string { return k.user(userID) + ":binding" }
 
 // Grants is the hash template_id → remaining one-time sends (or 1 for a

@@ -67,15 +67,18 @@ func (s *Store) Lookup(ctx context.Context, userID string) (b Binding, ok bool, 
 	if !ValidUserID(userID) {
 		return Binding{}, false, nil
 	}
-	m, err := s.rdb.HGetAll(ctx, s.keys.Binding(userID)).Result()
+	// Only the binding's fields: the hash also lists the user's
+	// notifications (notification.Keys.UserList).
+	v, err := s.rdb.HMGet(ctx, s.keys.Binding(userID), "openid", "unionid", "bound_at").Result()
 	if err != nil {
 		return Binding{}, false, fmt.Errorf("read binding: %w", err)
 	}
-	if m["openid"] == "" {
+	field := func(i int) string { f, _ := v[i].(string); return f }
+	if field(0) == "" {
 		return Binding{}, false, nil
 	}
-	at, _ := time.Parse(time.RFC3339, m["bound_at"])
-	return Binding{UserID: userID, OpenID: m["openid"], UnionID: m["unionid"], BoundAt: at}, true, nil
+	at, _ := time.Parse(time.RFC3339, field(2))
+	return Binding{UserID: userID, OpenID: field(0), UnionID: field(1), BoundAt: at}, true, nil
 }
 
 // UserOf returns the user bound to openid; ok is false when none is.
