@@ -3,6 +3,7 @@ package program
 import (
 	"testing"
 	"time"
+	"wxnotify/internal/httpapi/contract"
 
 	"wxnotify/internal/sandbox"
 )
@@ -22,7 +23,9 @@ func TestE2EPushLoop(t *testing.T) {
 			t.Parallel()
 			const token = "e2e-push-token"
 			s := newStackEnv(t, 1, map[string]string{"WECHAT_PUSH_TOKEN": token, "WECHAT_PUSH_AES_KEY": mode.aes, "GRANT_SOURCE": "events"})
-			if err := s.sb.SetPush(sandbox.Push{URL: s.api.addr + "/v1/wx/events", Token: token, AESKey: mode.aes, XML: mode.xml}); err != nil {
+			// The api's answers to WeChat's pushes are held to the document too.
+			if err := s.sb.SetPush(sandbox.Push{URL: s.api.addr + "/v1/wx/events", Token: token, AESKey: mode.aes, XML: mode.xml,
+				Client: contract.Client(t, 5*time.Second)}); err != nil {
 				t.Fatal(err)
 			}
 			openid := s.user(0, 0) // logged in; nothing reported by the mini program

@@ -26,6 +26,9 @@ type Push struct {
 	AESKey string
 	// XML sends XML bodies instead of JSON.
 	XML bool
+	// Client sends the pushes; nil means a plain client with WeChat's 5 s
+	// patience. Tests pass one that checks the answers.
+	Client *http.Client
 }
 
 type pushState struct {
@@ -46,7 +49,11 @@ func (s *Sandbox) SetPush(p Push) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.push = pushState{cfg: p, verifier: v, client: &http.Client{Timeout: 5 * time.Second}, last: map[string]int64{}}
+	client := p.Client
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	s.push = pushState{cfg: p, verifier: v, client: client, last: map[string]int64{}}
 	return nil
 }
 
@@ -94,8 +101,12 @@ func (s *Sandbox) pushLocked(openid, event string, item pushItem) {
 	s.push.last[openid] = t
 	body := s.encodePush(openid, event, t, item)
 	ps := s.push
-	go s.deliverPush(ps, body)
+	s.pushing.Go(func() { s.deliverPush(ps, body) })
 }
+
+// WaitPushes returns when no push is in flight (each gives up after its
+// retries): a test ends only after the pushes it caused.
+func (s *Sandbox) WaitPushes() { s.pushing.Wait() }
 
 func (s *Sandbox) encodePush(openid, event string, t int64, item pushItem) []byte {
 	b := pushBody{ToUserName: "gh_sandbox", FromUserName: openid, CreateTime: t, MsgType: "event", Event: event}

@@ -77,6 +77,9 @@ func (q Quotas) withDefaults() Quotas {
 
 // Sandbox is an http.Handler serving WeChat's endpoints and the /sandbox/ controls.
 type Sandbox struct {
+	// pushing tracks pushes in flight (WaitPushes).
+	pushing sync.WaitGroup
+
 	cfg       Config
 	templates map[string]*Template
 	log       *slog.Logger

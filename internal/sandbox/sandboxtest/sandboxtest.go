@@ -50,7 +50,10 @@ func Start(t testing.TB, mods ...func(*sandbox.Config)) *Server {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		srv.Close()
+		sb.WaitPushes() // no push outlives the test that caused it
+	})
 	return &Server{Sandbox: sb, URL: srv.URL, Clock: clock, Config: cfg}
 }
 
