@@ -31,9 +31,10 @@ func TestBenchSmoke(t *testing.T) {
 	if f.StableTokenCalls != 1 || f.SendsPerDelivered != 1 || f.SendsWithoutGrant != 0 || f.PipelinePerSec <= 0 || f.APIPeakRSSMiB <= 0 {
 		t.Fatalf("figures %+v", f)
 	}
-	if f.RedisBytesRetained <= 0 || f.RedisBytesQueued <= 0 {
-		t.Fatalf("Redis bytes per notification: retained %.0f, queued %.0f", f.RedisBytesRetained, f.RedisBytesQueued)
-	}
+	// The byte figures mean something over the full run's 20,000
+	// notifications only: over a few hundred, Redis's own housekeeping (a
+	// keyspace table resized, buffers freed) moves used_memory by more than
+	// they add, either way. What each notification leaves is exact:
 	// What a delivered notification leaves is its record (its place in its
 	// user's list is a field of the user's existing hash): no task, no msgid
 	// meeting key, no claim marker.
