@@ -75,9 +75,11 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	if isNew == 1 {
 		// Only the request that created the record lists it, so a repeat
 		// naming another user lists nothing.
-		cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMilli()
+		// Microseconds: notifications posted in one millisecond still list
+		// in the order they came.
+		cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMicro()
 		if err := listNotification.Run(ctx, q.rdb, []string{q.keys.UserList(user)},
-			listField(id), p.CreatedAt.UnixMilli(), userListLen, cutoff).Err(); err != nil {
+			listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff).Err(); err != nil {
 			return Enqueued{}, fmt.Errorf("list notification: %w", err)
 		}
 		if err := q.queue(ctx, id, p); err != nil {
@@ -225,7 +227,7 @@ func (q *Queue) UserNotifications(ctx context.Context, userID, cursor string, li
 }
 
 // listEntry is one notification in a user's list: its id's hash (hex) and
-// when it was accepted (Unix ms).
+// when it was accepted (Unix µs).
 type listEntry struct {
 	hash string
 	at   int64

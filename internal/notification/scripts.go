@@ -138,7 +138,7 @@ return false`)
 // listNotification lists a notification in its user's hash (Keys.UserList)
 // and prunes the list to the newest entries younger than the cutoff.
 // KEYS: the user's hash. ARGV: field ("n:" + 16 bytes of the id's hash),
-// accepted at (Unix ms), most entries kept, cutoff (Unix ms).
+// accepted at (Unix µs), most entries kept, cutoff (Unix µs).
 var listNotification = redis.NewScript(`
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
 local all = redis.call("HGETALL", KEYS[1])
