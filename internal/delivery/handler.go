@@ -219,9 +219,7 @@ func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string) (noti
 // noGrant handles 43101: the user has no subscription left at WeChat.
 // After an ambiguous earlier attempt, that attempt probably delivered.
 func (h *Handler) noGrant(ctx context.Context, a *attempt, wasAmbiguous bool, out wechat.Outcome) (notification.Result, error) {
-	if err := h.persist(ctx, a.id, "zeroed grant", func(ctx context.Context) error {
-		return h.rdb.HSet(ctx, h.keys.Grants(a.userID), a.p.TemplateID, 0).Err()
-	}); err != nil {
+	if err := h.rdb.HSet(ctx, h.keys.Grants(a.userID), a.p.TemplateID, 0).Err(); err != nil {
 		h.log.Warn("zero grant", slog.String("task_id", a.id), slog.Any("error", err))
 	}
 	reason := notification.ReasonNoGrant
@@ -270,10 +268,8 @@ func (h *Handler) giveBack(ctx context.Context, a *attempt, err error, ambiguous
 	if a.claimed {
 		rctx, cancel := untilDeadline(ctx, 5*time.Second)
 		defer cancel()
-		if rerr := h.persist(rctx, a.id, "grant given back", func(ctx context.Context) error {
-			return release.Run(ctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
-				a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(markerTTL.Seconds())).Err()
-		}); rerr != nil {
+		if rerr := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
+			a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(markerTTL.Seconds())).Err(); rerr != nil {
 			// The claim marker stays: the next run finds its grant.
 			h.log.Error("grant not given back", slog.String("task_id", a.id), slog.Any("error", rerr))
 		}
@@ -320,10 +316,9 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 	defer cancel()
 	if err == nil {
 		// Until the record says completed, a later run of this task could
-		// send again: it is written whatever Redis does while this may run.
-		if werr := h.persist(wctx, a.id, "outcome", func(ctx context.Context) error {
-			return h.records.Finish(ctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode)
-		}); werr != nil {
+		// send again: the worker's client waits out a Redis outage until
+		// wctx's deadline (deadline.go).
+		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode); werr != nil {
 			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 			return nil // the claim marker stays: a later run finds it and treats the send as ambiguous
 		}
@@ -341,17 +336,13 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		return nil
 	}
 	if errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry {
-		if werr := h.persist(wctx, a.id, "outcome", func(ctx context.Context) error {
-			return h.records.Finish(ctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode)
-		}); werr != nil {
+		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode); werr != nil {
 			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 		}
 		return err
 	}
 	delay := h.delay(a.retried, err, a.task)
-	if werr := h.persist(wctx, a.id, "retry", func(ctx context.Context) error {
-		return h.records.Retry(ctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err))
-	}); werr != nil {
+	if werr := h.records.Retry(wctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err)); werr != nil {
 		h.log.Error("retry not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 	}
 	return &planned{delay: delay, err: err}

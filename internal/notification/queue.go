@@ -63,8 +63,11 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 		user = p.OpenID
 	}
 	v, err := createRecord.Run(ctx, q.rdb, []string{q.keys.Record(id)}, newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))).Slice()
-	if err != nil || len(v) != 2 {
+	if err != nil {
 		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
+	}
+	if len(v) != 2 {
+		return Enqueued{}, fmt.Errorf("create notification record: %d values in the answer, want 2", len(v))
 	}
 	isNew, _ := v[0].(int64)
 	rec, _ := v[1].(string)
