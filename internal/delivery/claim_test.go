@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/subscriber"
@@ -15,10 +16,16 @@ const tmpl = "Zx8qLtOrderArrived0000000000000000000000000"
 
 func runClaim(t testing.TB, h *Handler, user, openid, task string, longTerm bool) []any {
 	t.Helper()
+	return runClaimAs(t, h, user, openid, task, longTerm, "run-"+task, time.Minute)
+}
+
+// runClaimAs claims as run, which may act for left more.
+func runClaimAs(t testing.TB, h *Handler, user, openid, task string, longTerm bool, run string, left time.Duration) []any {
+	t.Helper()
 	k := subscriber.NewKeys("wxapp")
 	res, err := claim.Run(context.Background(), h.rdb,
 		[]string{k.Binding(user), k.Grants(user), k.Ambiguous(user, task), k.Claim(user, task), k.Unsubscribed(user)},
-		openid, tmpl, flag(longTerm), 3600).Slice()
+		openid, tmpl, flag(longTerm), 3600, run, left.Milliseconds()).Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +54,45 @@ func TestClaimStep(t *testing.T) {
 	if n := rdb.HGet(ctx, k.Grants("u1"), tmpl).Val(); n != "0" {
 		t.Fatalf("grant after claim: %s; want 0", n)
 	}
-	// A run of the same task after a crash finds its own claim: no second
-	// grant is taken, and the run is flagged ambiguous (the first may have sent).
-	if got := runClaim(t, h, "u1", "", "t1", false); got[0] != "claimed" || got[2] != int64(1) {
+	// Another run of the same task while the first may still act (asynq
+	// ran it twice): busy, with the time the first has left; nothing taken.
+	rdb.HSet(ctx, k.Grants("u1"), tmpl, 1)
+	got := runClaimAs(t, h, "u1", "", "t1", false, "second", time.Minute)
+	if left, _ := got[2].(int64); got[0] != "busy" || left <= 0 || left > time.Minute.Milliseconds() {
+		t.Fatalf("second run while the first holds the claim: %v; want busy with up to a minute left", got)
+	}
+	if n := rdb.HGet(ctx, k.Grants("u1"), tmpl).Val(); n != "1" {
+		t.Fatalf("grant after a busy answer: %s; want 1 (untouched)", n)
+	}
+	// A run after one that died past its deadline takes the claim over: no
+	// second grant is taken, and the run is flagged ambiguous (the first may
+	// have sent).
+	rdb.HSet(ctx, k.Grants("u1"), tmpl, 0)
+	runClaimAs(t, h, "u1", "", "t4", false, "dead", time.Minute) // no grant: not claimed
+	rdb.HSet(ctx, k.Grants("u1"), tmpl, 1)
+	runClaimAs(t, h, "u1", "", "t4", false, "dead", 0)
+	if got := runClaimAs(t, h, "u1", "", "t4", false, "heir", time.Minute); got[0] != "claimed" || got[2] != int64(1) {
 		t.Fatalf("re-run after a crash: %v; want claimed, ambiguous", got)
 	}
 	if n := rdb.HGet(ctx, k.Grants("u1"), tmpl).Val(); n != "0" {
 		t.Fatalf("grant after the re-run: %s; want still 0", n)
 	}
+	// The dead run, were it alive after all, gives nothing back: the claim
+	// and the grant are the heir's.
+	release := func(run string) int64 {
+		n, err := release.Run(ctx, rdb, []string{k.Grants("u1"), k.Ambiguous("u1", "t4"), k.Claim("u1", "t4")}, tmpl, "0", "0", 3600, run).Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := release("dead"); n != 0 || rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() != "0" || rdb.Exists(ctx, k.Claim("u1", "t4")).Val() != 1 {
+		t.Fatalf("release by the run whose claim was taken over: %d, grant %s; want 0, grant 0, claim kept", n, rdb.HGet(ctx, k.Grants("u1"), tmpl).Val())
+	}
+	if n := release("heir"); n != 1 || rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() != "1" || rdb.Exists(ctx, k.Claim("u1", "t4")).Val() != 0 {
+		t.Fatalf("release by the holder: %d; want 1, the grant back, the claim gone", n)
+	}
+	rdb.HSet(ctx, k.Grants("u1"), tmpl, 0)
 	// A template turned off in settings answers unsubscribed, not no_grant.
 	rdb.HSet(ctx, k.Unsubscribed("u1"), tmpl, 1700000000)
 	if got := runClaim(t, h, "u1", "", "t9", false); got[0] != "unsubscribed" {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -88,6 +90,10 @@ type attempt struct {
 	task      *asynq.Task
 	claimed   bool
 	ambiguous bool
+	// run names this run in the claim it takes; deadline is when it must
+	// have finished, recording included (the task's asynq deadline).
+	run      string
+	deadline time.Time
 }
 
 // ProcessTask delivers one notification.
@@ -97,6 +103,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.number = a.retried + 1
+	a.run = strconv.FormatUint(rand.Uint64(), 36)
+	var bounded bool
+	if a.deadline, bounded = ctx.Deadline(); !bounded {
+		a.deadline = time.Now().Add(time.Minute)
+	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("notification attempt started", slog.String("task_id", a.id), slog.Int("attempt", a.number))
 	}
@@ -122,18 +133,24 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	res, err = h.attempt(ctx, a)
+	if errors.Is(err, errClaimHeld) {
+		return err // the record is the holding run's to write
+	}
 	return h.settle(ctx, a, res, err)
 }
+
+// errClaimHeld: another run of the same task holds its claim.
+var errClaimHeld = errors.New("another run of this notification holds its claim")
 
 // attempt runs the steps of one delivery attempt: claim, token, rate slot,
 // send. It returns how the notification ended, or the error asynq acts on.
 func (h *Handler) attempt(ctx context.Context, a *attempt) (notification.Result, error) {
 	p := a.p
 
-	// Sent marker, binding and grant in one round trip.
+	// Binding, grant and claim in one round trip.
 	res, err := claim.Run(ctx, h.rdb,
 		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id), h.keys.Unsubscribed(a.userID)},
-		p.OpenID, p.TemplateID, flag(p.LongTerm), int(markerTTL.Seconds())).Slice()
+		p.OpenID, p.TemplateID, flag(p.LongTerm), int(markerTTL.Seconds()), a.run, time.Until(a.deadline).Milliseconds()).Slice()
 	if err != nil {
 		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
 		return notification.Result{}, fmt.Errorf("claim grant: %w", err)
@@ -142,6 +159,11 @@ func (h *Handler) attempt(ctx context.Context, a *attempt) (notification.Result,
 	value, _ := res[1].(string)
 	ambiguous, _ := res[2].(int64)
 	switch state {
+	case "busy":
+		// Another run of this task holds the claim and may be sending now:
+		// come back when it has finished or run out of time.
+		h.outcome(ctx, a, "retried_claim_held", slog.LevelWarn)
+		return notification.Result{}, &deferred{wait: time.Duration(ambiguous)*time.Millisecond + time.Second, err: errClaimHeld}
 	case "not_bound":
 		h.outcome(ctx, a, "skipped_not_bound", slog.LevelInfo)
 		return notification.Result{Status: notification.Skipped, Reason: notification.ReasonNotBound}, nil
@@ -268,10 +290,14 @@ func (h *Handler) giveBack(ctx context.Context, a *attempt, err error, ambiguous
 	if a.claimed {
 		rctx, cancel := untilDeadline(ctx, 5*time.Second)
 		defer cancel()
-		if rerr := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
-			a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(markerTTL.Seconds())).Err(); rerr != nil {
+		mine, rerr := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
+			a.p.TemplateID, flag(a.p.LongTerm), flag(ambiguous), int(markerTTL.Seconds()), a.run).Int()
+		switch {
+		case rerr != nil:
 			// The claim marker stays: the next run finds its grant.
 			h.log.Error("grant not given back", slog.String("task_id", a.id), slog.Any("error", rerr))
+		case mine == 0:
+			h.log.Warn("claim taken over by a later run: grant left to it", slog.String("task_id", a.id))
 		}
 	}
 	h.outcome(ctx, a, outcome, level, attrs...)
@@ -313,14 +339,26 @@ const markerTTL = 72 * time.Hour
 func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Result, err error) error {
 	// A context of its own: the attempt's may be what just ran out.
 	wctx, cancel := untilDeadline(ctx, time.Minute)
+	if a.claimed {
+		// Past the run's deadline another run may take the claim over and
+		// send: the outcome must be written before it, or not at all.
+		cancel()
+		wctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), a.deadline)
+	}
 	defer cancel()
 	if err == nil {
 		// Until the record says completed, a later run of this task could
 		// send again: the worker's client waits out a Redis outage until
-		// wctx's deadline (deadline.go).
+		// wctx's deadline (deadline.go), and until then no other run may
+		// send (the claim).
 		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode); werr != nil {
-			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
-			return nil // the claim marker stays: a later run finds it and treats the send as ambiguous
+			// Redis stayed away for the rest of the run's time. The claim
+			// stays: the next run takes it over as ambiguous (a 43101 then
+			// ends it probably_delivered; a second grant at WeChat would let
+			// it send again — the one duplicate window besides a crash).
+			h.log.Error("outcome not recorded: Redis did not answer before the run's deadline", slog.String("task_id", a.id),
+				slog.String("outcome", a.outcome), slog.Any("error", werr))
+			return fmt.Errorf("outcome %s not recorded: %w", a.outcome, werr)
 		}
 		if a.claimed || a.ambiguous {
 			// The grant's claim and any ambiguity end with the notification.

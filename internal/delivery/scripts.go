@@ -3,21 +3,31 @@ package delivery
 import "github.com/redis/go-redis/v9"
 
 // claim decides, in one round trip, whether a notification may be sent:
-// no openid named and none bound → "not_bound"; this task already holds a
-// grant (an earlier run died between claim and outcome) → "claimed",
-// flagged ambiguous since that run may have reached WeChat; no grant left →
+// no openid named and none bound → "not_bound"; no grant left →
 // "no_grant"; otherwise it takes one one-time grant (long-term consent is
-// only checked), records the claim for this task → "claimed". The third
-// value reports ambiguity: the ambiguous marker of an earlier timed-out
-// attempt, or a claim left by a crashed one. Whether the notification went
-// out already is its record's to say (notification.Records.Begin).
+// only checked) and records the claim for this run → "claimed".
 //
-// A user who turned the template off in settings gets "unsubscribed".
+// A claim names its run and how long that run may still act: until the
+// run's deadline it may be sending, or writing down that it sent. Another
+// run of the same task that finds it — asynq ran the task twice, after a
+// failover lost its record of the first run — gets "busy" and the
+// milliseconds left, and must not send. A claim whose run is past its
+// deadline was left by a run that died (or could not reach Redis in time)
+// after claiming: the grant is the task's already, so the new run takes
+// the claim over, flagged ambiguous since the old run may have reached
+// WeChat. Whether the notification went out already is its record's to say
+// (notification.Records.Begin).
+//
+// The third value reports ambiguity: the ambiguous marker of an earlier
+// timed-out attempt, or a claim taken over. A user who turned the template
+// off in settings gets "unsubscribed".
 //
 // KEYS: binding, grants, ambiguous marker, claim marker, unsubscribed
 // templates (one hash slot).
 // ARGV: openid from the payload ("" to use the binding), template id, "1"
-// for long-term, marker TTL in seconds.
+// for long-term, marker TTL in seconds, this run's name, milliseconds this
+// run may still act. Times are Redis's own clock, so that workers' clocks
+// need not agree.
 var claim = redis.NewScript(`
 local openid = ARGV[1]
 if openid == "" then
@@ -26,7 +36,16 @@ if openid == "" then
 		return {"not_bound", "", 0}
 	end
 end
-if redis.call("EXISTS", KEYS[4]) == 1 then
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mine = ARGV[5] .. " " .. tostring(now + tonumber(ARGV[6]))
+local held = redis.call("GET", KEYS[4])
+if held then
+	local owner, deadline = string.match(held, "^(%S+) (%d+)$")
+	if owner and owner ~= ARGV[5] and tonumber(deadline) > now then
+		return {"busy", openid, tonumber(deadline) - now}
+	end
+	redis.call("SET", KEYS[4], mine, "EX", ARGV[4])
 	return {"claimed", openid, 1}
 end
 local ambiguous = redis.call("EXISTS", KEYS[3])
@@ -40,16 +59,23 @@ end
 if ARGV[3] ~= "1" then
 	redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
 end
-redis.call("SET", KEYS[4], "1", "EX", ARGV[4])
+redis.call("SET", KEYS[4], mine, "EX", ARGV[4])
 return {"claimed", openid, ambiguous}`)
 
 // release gives a claimed one-time grant back after a send that failed
 // without spending it (dropping the task's claim), and marks the
 // notification ambiguous when WeChat may have acted anyway.
 //
+// A run whose claim was taken over (it outlived its deadline) gives back
+// nothing: the grant is the new run's. Returns 0 then, else 1.
+//
 // KEYS: grants, ambiguous marker, claim marker. ARGV: template id, "1" for
-// long-term, "1" if ambiguous, marker TTL in seconds.
+// long-term, "1" if ambiguous, marker TTL in seconds, this run's name.
 var release = redis.NewScript(`
+local held = redis.call("GET", KEYS[3]) or ""
+if string.sub(held, 1, #ARGV[5] + 1) ~= ARGV[5] .. " " then
+	return 0
+end
 redis.call("DEL", KEYS[3])
 if ARGV[2] ~= "1" then
 	redis.call("HINCRBY", KEYS[1], ARGV[1], 1)

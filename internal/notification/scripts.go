@@ -66,7 +66,8 @@ f[2] = "active"
 redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
 return {"go"}`)
 
-// retryAttempt records an attempt that will be tried again.
+// retryAttempt records an attempt that will be tried again, unless the
+// notification completed meanwhile.
 // KEYS: record. ARGV: now (Unix s), error, next try (Unix s), outcome,
 // errcode, "1" if it counts as an attempt (a quota deferral does not).
 var retryAttempt = redis.NewScript(luaRecord + `
@@ -75,6 +76,9 @@ if not cur then
 	return 0
 end
 local f = split(cur)
+if f[2] == "completed" then
+	return 0 -- another run of the task finished it meanwhile
+end
 f[2] = "retry"
 if ARGV[6] == "1" then
 	f[9] = tostring((tonumber(f[9]) or 0) + 1)
