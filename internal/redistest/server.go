@@ -7,6 +7,10 @@
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 //
 // and each test calls New(t) for a client on a flushed database of its own.
+//
+// Tests that kill Redis start their own: StartServer for one server,
+// StartCluster for a six-node Redis Cluster, StartSentinel for a master and
+// replica behind three sentinels, each able to wait for a failover.
 package redistest
 
 import (
