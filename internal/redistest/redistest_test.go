@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +95,57 @@ func waitAOFRewrite(t *testing.T, c *redis.Client) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("AOF rewrite did not finish")
+}
+
+// A server given a port listens on 127.0.0.1 as well as on its socket.
+func TestServerListensOnItsPort(t *testing.T) {
+	t.Parallel()
+	port := redistest.FreePort(t)
+	s := redistest.StartServer(t, redistest.Config{Port: port})
+	if want := "127.0.0.1:" + strconv.Itoa(port); s.Addr != want {
+		t.Fatalf("Addr %q; want %q", s.Addr, want)
+	}
+	ctx := context.Background()
+	for _, opt := range []*redis.Options{{Addr: s.Addr}, s.Options(0)} {
+		c := redis.NewClient(opt)
+		err := c.Ping(ctx).Err()
+		_ = c.Close()
+		if err != nil {
+			t.Fatalf("PING over %s %s: %v", opt.Network, opt.Addr, err)
+		}
+	}
+	if s := redistest.StartServer(t, redistest.Config{}); s.Addr != "" {
+		t.Fatalf("a server without a port has Addr %q", s.Addr)
+	}
+}
+
+// AppendFsync and Extra reach the server's configuration.
+func TestServerConfiguration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  redistest.Config
+		want map[string]string
+	}{
+		{redistest.Config{AppendOnly: true}, map[string]string{"appendonly": "yes", "appendfsync": "everysec"}},
+		{redistest.Config{AppendOnly: true, AppendFsync: "always"}, map[string]string{"appendonly": "yes", "appendfsync": "always"}},
+		{redistest.Config{Extra: []string{"--hz", "42"}}, map[string]string{"hz": "42", "save": "", "maxmemory-policy": "noeviction"}},
+	} {
+		s := redistest.StartServer(t, tc.cfg)
+		for name, want := range tc.want {
+			if got := configGet(t, s, name); got != want {
+				t.Errorf("Config %+v: CONFIG GET %s = %q; want %q", tc.cfg, name, got, want)
+			}
+		}
+	}
+}
+
+func configGet(t *testing.T, s *redistest.Server, name string) string {
+	t.Helper()
+	c := redis.NewClient(s.Options(0))
+	defer c.Close()
+	kv, err := c.ConfigGet(context.Background(), name).Result()
+	if err != nil {
+		t.Fatalf("CONFIG GET %s on %s: %v", name, s.Addr, err)
+	}
+	return kv[name]
 }

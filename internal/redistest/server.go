@@ -7,28 +7,38 @@
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 //
 // and each test calls New(t) for a client on a flushed database of its own.
+//
+// Tests that kill Redis start their own: StartServer for one server,
+// StartCluster for a six-node Redis Cluster, StartSentinel for a master and
+// replica behind three sentinels, each able to wait for a failover.
 package redistest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Server is one redis-server process listening on a unix socket in a
-// temporary directory, keeping nothing on disk unless asked to.
+// temporary directory (and on 127.0.0.1 when given a port), keeping nothing
+// on disk unless asked to.
 type Server struct {
 	// Socket is the unix socket path clients connect to.
 	Socket string
+	// Addr is "127.0.0.1:port" when the server listens on TCP, else empty.
+	Addr string
 	// Dir is the server's working directory (logs, and AOF files when enabled).
 	Dir string
 
@@ -42,11 +52,20 @@ type Server struct {
 type Config struct {
 	// Databases is how many logical databases the server has.
 	Databases int
-	// AppendOnly turns AOF persistence on (everysec), for tests that restart
-	// Redis and expect data to survive.
+	// AppendOnly turns AOF persistence on, for tests that restart Redis and
+	// expect data to survive.
 	AppendOnly bool
+	// AppendFsync is the AOF fsync policy: "everysec" when empty, or
+	// "always" (or "no").
+	AppendFsync string
 	// Dir is where the socket, log and data live; a fresh temporary directory when empty.
 	Dir string
+	// Port, when positive, makes the server listen on 127.0.0.1:Port as well
+	// as on its socket (replicas, Sentinel and Cluster talk TCP); see FreePort.
+	Port int
+	// Extra are further redis-server arguments, appended to the command
+	// line ("--replicaof", "127.0.0.1", "6380").
+	Extra []string
 }
 
 // installHint is what a developer or CI needs to read when redis-server is missing.
@@ -68,7 +87,11 @@ func findBinary(getenv func(string) string, lookPath func(string) (string, error
 
 // Start launches a redis-server and waits until it answers PING.
 // The caller must Stop it.
-func Start(cfg Config) (*Server, error) {
+func Start(cfg Config) (*Server, error) { return start(cfg, "") }
+
+// start is Start with an optional configuration file, which redis-server
+// must be given first (Sentinel needs one it can rewrite).
+func start(cfg Config, confFile string) (*Server, error) {
 	bin, err := binary()
 	if err != nil {
 		return nil, err
@@ -76,12 +99,13 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Databases <= 0 {
 		cfg.Databases = 16
 	}
+	if cfg.AppendFsync == "" {
+		cfg.AppendFsync = "everysec"
+	}
 	dir := cfg.Dir
 	if dir == "" {
-		// os.MkdirTemp rather than t.TempDir: unix socket paths must stay
-		// under ~100 bytes, and test temp dirs can be much longer.
-		if dir, err = os.MkdirTemp("", "redistest"); err != nil {
-			return nil, fmt.Errorf("redistest: temp dir: %w", err)
+		if dir, err = tempDir(); err != nil {
+			return nil, err
 		}
 	}
 	s := &Server{Socket: filepath.Join(dir, "redis.sock"), Dir: dir}
@@ -89,22 +113,45 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.AppendOnly {
 		appendOnly = "yes"
 	}
-	s.args = []string{
-		"--port", "0",
+	if confFile != "" {
+		s.args = append(s.args, confFile)
+	}
+	port := []string{"--port", "0"}
+	if cfg.Port > 0 {
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port))
+		port = []string{"--port", strconv.Itoa(cfg.Port), "--bind", "127.0.0.1"}
+	}
+	s.args = append(s.args, port...)
+	s.args = append(s.args,
 		"--unixsocket", s.Socket,
 		"--unixsocketperm", "700",
 		"--dir", dir,
 		"--logfile", filepath.Join(dir, "redis.log"),
 		"--save", "",
 		"--appendonly", appendOnly,
-		"--appendfsync", "everysec",
+		"--appendfsync", cfg.AppendFsync,
 		"--databases", strconv.Itoa(cfg.Databases),
 		"--maxmemory-policy", "noeviction",
-	}
+	)
+	s.args = append(s.args, cfg.Extra...)
 	if err := s.launch(bin); err != nil {
+		if cfg.Dir == "" {
+			_ = os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	return s, nil
+}
+
+// tempDir makes a fresh directory for a server.
+func tempDir() (string, error) {
+	// os.MkdirTemp rather than t.TempDir: unix socket paths must stay
+	// under ~100 bytes, and test temp dirs can be much longer.
+	dir, err := os.MkdirTemp("", "redistest")
+	if err != nil {
+		return "", fmt.Errorf("redistest: temp dir: %w", err)
+	}
+	return dir, nil
 }
 
 func (s *Server) launch(bin string) error {
@@ -123,7 +170,8 @@ func (s *Server) launch(bin string) error {
 }
 
 func (s *Server) waitReady(limit time.Duration) error {
-	c := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, MaxRetries: -1})
+	// One dial per attempt: this loop is the retry.
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, MaxRetries: -1, DialerRetries: 1})
 	defer c.Close()
 	deadline := time.Now().Add(limit)
 	for {
@@ -135,7 +183,11 @@ func (s *Server) waitReady(limit time.Duration) error {
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("redistest: redis-server exited before answering (%v); its log: %s", s.waitErr, s.logTail())
+			tail := s.logTail()
+			if strings.Contains(tail, "Address already in use") {
+				return fmt.Errorf("redistest: redis-server exited before answering (%v): %w; its log: %s", s.waitErr, errPortInUse, tail)
+			}
+			return fmt.Errorf("redistest: redis-server exited before answering (%v); its log: %s", s.waitErr, tail)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -143,6 +195,20 @@ func (s *Server) waitReady(limit time.Duration) error {
 			return fmt.Errorf("redistest: redis-server did not answer PING within %s: %v; its log: %s", limit, err, s.logTail())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// errPortInUse is why a server on a port chosen by FreePort failed to start
+// when something else took the port in the meantime; callers pick another.
+var errPortInUse = errors.New("port already in use")
+
+// alive reports whether the server's process is running.
+func (s *Server) alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
 	}
 }
 
@@ -216,4 +282,142 @@ func (s *Server) Stop() {
 		}
 	}
 	_ = os.RemoveAll(s.Dir)
+}
+
+// given holds the ports FreePort handed out in this process, so that two
+// servers started at the same time never get the same one.
+var given struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listened on a moment
+// ago, and that this process has not handed out before. Another process may
+// still take it before the server binds it; the topologies here retry then.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports[0]
+}
+
+// freePorts picks n distinct free ports, holding all of them open at once
+// so the kernel cannot hand out one twice.
+func freePorts(n int) ([]int, error) {
+	given.Lock()
+	defer given.Unlock()
+	if given.ports == nil {
+		given.ports = map[int]bool{}
+	}
+	var ports []int
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("redistest: pick a free port: %w", err)
+		}
+		held = append(held, l)
+		p := l.Addr().(*net.TCPAddr).Port
+		if given.ports[p] {
+			continue
+		}
+		given.ports[p] = true
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// startOnFreePorts starts a server in a fresh directory on n fresh free
+// ports; setup turns them into its Config (the first one its Port, the rest
+// for its own use) and an optional configuration file. A port taken by
+// another process meanwhile costs a retry on other ports, not a failure.
+func startOnFreePorts(n int, setup func(dir string, ports []int) (cfg Config, confFile string, err error)) (*Server, error) {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(n)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := tempDir()
+		if err != nil {
+			return nil, err
+		}
+		cfg, conf, err := setup(dir, ports)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		cfg.Dir = dir
+		s, err := start(cfg, conf)
+		if err == nil {
+			return s, nil
+		}
+		_ = os.RemoveAll(dir)
+		if !errors.Is(err, errPortInUse) || attempt == attempts {
+			return nil, err
+		}
+	}
+}
+
+// pollInterval is how often the topologies are polled while waiting on them.
+const pollInterval = 20 * time.Millisecond
+
+// callTimeout bounds each call made while polling, so that one stuck node
+// delays a poll round by little.
+const callTimeout = 300 * time.Millisecond
+
+// waitFor calls check every pollInterval until it returns nil, and returns
+// when that was first observed; after limit it returns check's last error.
+func waitFor(limit time.Duration, check func() error) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		err := check()
+		if err == nil {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, err
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// adminClient is a client on the server's socket for polling it: no
+// retries, and short timeouts so a dead or stuck server answers quickly.
+func adminClient(s *Server) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Network: "unix", Addr: s.Socket, MaxRetries: -1, DialerRetries: 1, PoolSize: 2,
+		DialTimeout: callTimeout, ReadTimeout: callTimeout, WriteTimeout: callTimeout,
+	})
+}
+
+// callCtx is the context for one polling call.
+func callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}
+
+// infoField returns a field of an INFO reply ("role" → "master").
+func infoField(info, key string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// logTails describes the last lines of each server's log, for errors.
+func logTails(servers []*Server) string {
+	var b strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&b, "\n  %s (%s): %s", s.Addr, s.Dir, s.logTail())
+	}
+	return b.String()
 }
