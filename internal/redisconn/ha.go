@@ -87,6 +87,10 @@ func parseCluster(rawURL string, useTLS bool, timeout time.Duration) (Target, er
 		Addrs:       addrs,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
 		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 2,
+		// A backstop for topology changes no command of ours notices (a
+		// failover of a master this process had not used yet); a node
+		// found away triggers a reload at once (Client).
+		ClusterStateReloadInterval: 10 * time.Second,
 	}
 	if user != nil {
 		o.Username = user.Username()

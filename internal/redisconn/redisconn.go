@@ -4,6 +4,7 @@
 package redisconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -75,9 +76,46 @@ func (t Target) Client() redis.UniversalClient {
 	case t.failover != nil:
 		return redis.NewFailoverClient(t.failover)
 	case t.cluster != nil:
-		return redis.NewClusterClient(t.cluster)
+		c := redis.NewClusterClient(t.cluster)
+		// go-redis reloads the slot map on MOVED, READONLY and every
+		// ClusterStateReloadInterval, but a node that stopped answering only
+		// gets marked failing: after a failover the client would keep dialling
+		// the dead master. Each node's client asks for a reload when a command
+		// finds its node away (go-redis coalesces them, one every 200 ms at
+		// most), so the promoted replica is found as soon as the survivors
+		// announce it.
+		c.OnNewNode(func(node *redis.Client) { node.AddHook(reloadWhenAway{c}) })
+		return c
 	}
 	return redis.NewClient(t.single)
+}
+
+// reloadWhenAway is a cluster node's hook: a command that finds the node
+// unavailable asks the cluster client to reload the slot map.
+type reloadWhenAway struct{ cluster *redis.ClusterClient }
+
+func (reloadWhenAway) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r reloadWhenAway) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		r.check(ctx, err)
+		return err
+	}
+}
+
+func (r reloadWhenAway) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		r.check(ctx, err)
+		return err
+	}
+}
+
+func (r reloadWhenAway) check(ctx context.Context, err error) {
+	if Unavailable(err) {
+		r.cluster.ReloadState(ctx)
+	}
 }
 
 // AsynqOpt is the same target as asynq connection options, for asynqmon.

@@ -1,6 +1,7 @@
 package redisconn_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/redisconn"
+	"wxnotify/internal/redistest"
 )
 
 func TestParse(t *testing.T) {
@@ -98,5 +100,65 @@ func TestParseSentinelAndCluster(t *testing.T) {
 	}
 	if _, ok := s.Client().(*redis.Client); !ok { // a failover client is a *redis.Client
 		t.Fatalf("sentinel Client() is %T", s.Client())
+	}
+}
+
+// After a Cluster failover the client finds the promoted replica as soon as
+// the survivors announce it: each command that meets the dead master asks
+// for a slot-map reload (go-redis reloads at most every 200 ms), instead of
+// dialling it until the periodic reload.
+func TestClusterClientFollowsAFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a six-node Redis Cluster")
+	}
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterConfig{})
+	tg, err := redisconn.Parse(c.URL(), 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := tg.Client()
+	defer client.Close()
+	ctx := context.Background()
+	if err := client.Set(ctx, "order", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := c.MasterOf("order")
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// Keep using the key, as the programs would, while the replica takes over.
+	stop := make(chan struct{})
+	writes := make(chan time.Time, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := client.Set(wctx, "order", "2", 0).Err()
+			cancel()
+			if err == nil {
+				writes <- time.Now()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	defer close(stop)
+	promoted, err := c.WaitFailover(m, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reload follows the next failed command (every 20 ms here) within
+	// go-redis's 200 ms cooldown; a second is ample, and far below the
+	// periodic reload (10 s) the client would otherwise wait for.
+	select {
+	case at := <-writes:
+		t.Logf("FIGURE cluster failover: promoted %s, the client wrote again %s after it", promoted.Format("15:04:05.000"), max(0, at.Sub(promoted)).Round(time.Millisecond))
+	case <-time.After(time.Until(promoted.Add(time.Second))):
+		t.Fatalf("no write succeeded within 1 s of the promotion: the client still dials the dead master")
 	}
 }
