@@ -94,6 +94,8 @@ type attempt struct {
 	// have finished, recording included (the task's asynq deadline).
 	run      string
 	deadline time.Time
+	// answered is when WeChat answered a delivered send.
+	answered time.Time
 }
 
 // ProcessTask delivers one notification.
@@ -234,6 +236,7 @@ func (h *Handler) send(ctx context.Context, a *attempt, wasAmbiguous bool) (noti
 // delivered is WeChat's success. settle records it: the record is what
 // tells a later run of the task that it went out.
 func (h *Handler) delivered(ctx context.Context, a *attempt, msgid string) (notification.Result, error) {
+	a.answered = time.Now()
 	h.outcome(ctx, a, "delivered", slog.LevelInfo, slog.String("msgid", msgid))
 	return notification.Result{Status: notification.Delivered, MsgID: msgid}, nil
 }
@@ -359,6 +362,9 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 			h.log.Error("outcome not recorded: Redis did not answer before the run's deadline", slog.String("task_id", a.id),
 				slog.String("outcome", a.outcome), slog.Any("error", werr))
 			return fmt.Errorf("outcome %s not recorded: %w", a.outcome, werr)
+		}
+		if !a.answered.IsZero() {
+			h.metrics.unrecorded.Observe(time.Since(a.answered).Seconds())
 		}
 		if a.claimed || a.ambiguous {
 			// The grant's claim and any ambiguity end with the notification.

@@ -16,6 +16,7 @@ type Metrics struct {
 	wechat       *prometheus.HistogramVec
 	tokenFetches *prometheus.CounterVec
 	limiterWaits prometheus.Counter
+	unrecorded   prometheus.Histogram
 }
 
 // NewMetrics registers the worker's series on reg.
@@ -35,8 +36,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		limiterWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wxnotify_rate_limiter_waits_total", Help: "Times a send waited for the appid's send rate limit.",
 		}),
+		unrecorded: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wxnotify_unrecorded_send_seconds",
+			Help:    "From WeChat's answer to a delivered send until its record says so: the window in which a worker's death could let the notification be sent again.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
 	}
-	reg.MustRegister(m.deliveries, m.wechat, m.tokenFetches, m.limiterWaits)
+	reg.MustRegister(m.deliveries, m.wechat, m.tokenFetches, m.limiterWaits, m.unrecorded)
 	return m
 }
 
