@@ -31,7 +31,7 @@ const (
 type stack struct {
 	t       *testing.T
 	sb      *sandboxtest.Server
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	api     *running
 	workers []*running
 	env     map[string]string
@@ -47,17 +47,11 @@ func newStackEnv(t *testing.T, workers int, extra map[string]string, mods ...fun
 	t.Helper()
 	sb := sandboxtest.Start(t, append([]func(*sandbox.Config){sandboxtest.RealTime}, mods...)...)
 	db := redistest.Lend(t)
-	env := map[string]string{
-		"HTTP_ADDR": "127.0.0.1:0", "WORKER_HTTP_ADDR": "127.0.0.1:0", "REDIS_URL": db.URL(),
-		"WECHAT_APPID": sandboxtest.AppID, "WECHAT_APP_SECRET": sandboxtest.AppSecret, "WECHAT_BASE_URL": sb.URL,
-		"WECHAT_TIMEOUT": "2s", "API_KEYS": e2eKey, "LOG_LEVEL": "debug", "MAX_RETRY": "5",
-		"TASK_CHECK_INTERVAL": "10ms", "DELAYED_TASK_CHECK_INTERVAL": "50ms", "RETRY_BASE": "100ms",
-		"NOTIFICATION_RETENTION": "1h", "LOGIN_RATE_PER_MINUTE": "100000",
-	}
+	env := programEnv(sb, db.URL())
 	for k, v := range extra {
 		env[k] = v
 	}
-	rdb := db.Client(t)
+	var rdb redis.UniversalClient = db.Client(t)
 	if extra["REDIS_URL"] != "" {
 		opt, err := redis.ParseURL(extra["REDIS_URL"])
 		if err != nil {
@@ -72,6 +66,17 @@ func newStackEnv(t *testing.T, workers int, extra map[string]string, mods ...fun
 		s.workers = append(s.workers, launch(t, Worker, env, "worker running"))
 	}
 	return s
+}
+
+// programEnv is the environment the tests run api and worker with.
+func programEnv(sb *sandboxtest.Server, redisURL string) map[string]string {
+	return map[string]string{
+		"HTTP_ADDR": "127.0.0.1:0", "WORKER_HTTP_ADDR": "127.0.0.1:0", "REDIS_URL": redisURL,
+		"WECHAT_APPID": sandboxtest.AppID, "WECHAT_APP_SECRET": sandboxtest.AppSecret, "WECHAT_BASE_URL": sb.URL,
+		"WECHAT_TIMEOUT": "2s", "API_KEYS": e2eKey, "LOG_LEVEL": "debug", "MAX_RETRY": "5",
+		"TASK_CHECK_INTERVAL": "10ms", "DELAYED_TASK_CHECK_INTERVAL": "50ms", "RETRY_BASE": "100ms",
+		"NOTIFICATION_RETENTION": "1h", "LOGIN_RATE_PER_MINUTE": "100000",
+	}
 }
 
 // call sends a JSON request to the api.

@@ -15,50 +15,90 @@ import (
 	"wxnotify/internal/sandbox"
 )
 
-// workerBinary builds the real worker once for the tests that kill it.
-var workerBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "wxnotify-worker")
+// binaries builds the real programs once for the tests that run them as
+// processes (to kill them, or to run them beside a Redis topology).
+var binaries = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "wxnotify-bin")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "worker")
-	cmd := exec.Command("go", "build", "-o", bin, "./worker")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./api", "./worker")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./worker: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./api ./worker: %v\n%s", err, out)
 	}
-	return bin, nil
+	return dir, nil
 })
+
+// programBinary is the path of the built api or worker.
+func programBinary(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
+}
 
 // startWorkerProcess runs the built worker with the stack's environment.
 func startWorkerProcess(t *testing.T, s *stack, name string) *exec.Cmd {
 	t.Helper()
-	bin, err := workerBinary()
+	return startProcess(t, "worker", name, s.env, map[string]string{"LOG_LEVEL": "warn"}).cmd
+}
+
+// process is a program running as a process of its own.
+type process struct {
+	cmd  *exec.Cmd
+	addr string // its HTTP address, host:port
+	log  string // the file its output goes to
+}
+
+// logs is everything the process has written so far.
+func (p *process) logs() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// startProcess runs the built program ("api" or "worker") with env and
+// overrides on a free port, and waits until it answers /readyz.
+func startProcess(t *testing.T, prog, name string, env, overrides map[string]string) *process {
+	t.Helper()
+	addrVar := map[string]string{"api": "HTTP_ADDR", "worker": "WORKER_HTTP_ADDR"}[prog]
+	p := &process{addr: freePort(t), log: filepath.Join(t.TempDir(), name+".log")}
+	p.cmd = exec.Command(programBinary(t, prog))
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), addrVar + "=" + p.addr}
+	for k, v := range env {
+		if o, ok := overrides[k]; ok {
+			v = o
+		}
+		if k != addrVar {
+			p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range overrides {
+		if _, ok := env[k]; !ok {
+			p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		}
+	}
+	log, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "WORKER_HTTP_ADDR=" + addr, "LOG_LEVEL=warn"}
-	for k, v := range s.env {
-		if k != "WORKER_HTTP_ADDR" && k != "LOG_LEVEL" {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	log, _ := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait(); _ = log.Close(); keepLogsOfFailure(t, p.logs()) })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
 			resp.Body.Close()
-			return cmd
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not come up", name)
+			t.Fatalf("%s did not come up within 20s:\n%s", name, p.logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
