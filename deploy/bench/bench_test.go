@@ -19,7 +19,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("builds the programs and runs them as processes")
 	}
 	var out bytes.Buffer
-	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second}
+	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second, aofRounds: 1}
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
@@ -28,7 +28,8 @@ func TestBenchSmoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &f); err != nil {
 		t.Fatalf("last line is not the JSON figures: %v\n%s", err, out.String())
 	}
-	if f.StableTokenCalls != 1 || f.SendsPerDelivered != 1 || f.SendsWithoutGrant != 0 || f.PipelinePerSec <= 0 || f.APIPeakRSSMiB <= 0 {
+	if f.StableTokenCalls != 1 || f.SendsPerDelivered != 1 || f.SendsWithoutGrant != 0 || f.PipelinePerSec <= 0 || f.APIPeakRSSMiB <= 0 ||
+		f.AOF == nil || f.AOF.Delivered["always"] <= 0 || f.AOF.Delivered["everysec"] <= 0 {
 		t.Fatalf("figures %+v", f)
 	}
 	// The byte figures mean something over the full run's 20,000

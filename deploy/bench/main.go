@@ -42,6 +42,7 @@ type options struct {
 	wechatDelay time.Duration
 	bareGin     string
 	profile     string
+	aofRounds   int
 }
 
 func main() {
@@ -81,6 +82,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.httpFor, "http-for", 0, "length of each HTTP measurement (default 5s; 2s with -quick)")
 	fs.DurationVar(&o.latencyFor, "latency-for", 0, "length of the latency phase (default 10s; 3s with -quick)")
 	fs.DurationVar(&o.wechatDelay, "wechat-latency", 0, "latency the sandbox adds to each WeChat call")
+	fs.IntVar(&o.aofRounds, "aof-rounds", -1, "rounds per AOF fsync policy in the durability phase (default 4; 2 with -quick; 0 skips it; only with the bench's own redis-server)")
 	fs.StringVar(&o.profile, "profile", "", "write 5 s CPU profiles of the api and worker 0 taken during the pipeline phase into this directory")
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	err := fs.Parse(args)
@@ -100,6 +102,12 @@ func (o *options) defaults() {
 		o.n = 20000
 		if o.quick {
 			o.n = 4000
+		}
+	}
+	if o.aofRounds < 0 {
+		o.aofRounds = 4
+		if o.quick {
+			o.aofRounds = 2
 		}
 	}
 	pick(&o.httpFor, 5*time.Second, 2*time.Second)
@@ -137,6 +145,8 @@ type Figures struct {
 	RedisBytesQueued     float64   `json:"redis_bytes_per_queued"`
 	RedisKeysPerRetained []KeysPer `json:"redis_keys_per_retained"`
 	RedisKeysPerQueued   []KeysPer `json:"redis_keys_per_queued"`
+	// What appendfsync always costs against everysec (nil when skipped).
+	AOF *durability `json:"aof,omitempty"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -148,7 +158,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	step := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 
 	redisURL := os.Getenv("REDIS_URL")
-	if redisURL == "" {
+	ownRedis := redisURL == ""
+	if ownRedis {
 		srv, err := redistest.Start(redistest.Config{Databases: 2})
 		if err != nil {
 			return err
@@ -292,8 +303,20 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("%d messages delivered; want %d", delivered, granted+latN)
 	}
 
+	done := o.n + latN
+	if ownRedis && o.aofRounds > 0 {
+		perRound := max(1, o.n/4)
+		step("durability: AOF on, %d rounds of %d notifications per fsync policy, alternating everysec and always", o.aofRounds, perRound)
+		aof, err := durabilityRun(ctx, rdb, ins, sb, appID, tmpl.TemplateID, "http://"+api.addr, key, perRound, o.conns, o.aofRounds)
+		if err != nil {
+			return fmt.Errorf("durability: %w", err)
+		}
+		f.AOF = &aof
+		done += 2 * o.aofRounds * perRound
+	}
+
 	step("memory: %d notifications delivered with WeChat's message push on, %d queued an hour ahead", o.n, o.n)
-	retained, queued, err := memoryRun(ctx, rdb, ins, sb, appID, tmpl.TemplateID, "http://"+api.addr, key, env["WECHAT_PUSH_TOKEN"], o.n, o.conns, o.n+latN)
+	retained, queued, err := memoryRun(ctx, rdb, ins, sb, appID, tmpl.TemplateID, "http://"+api.addr, key, env["WECHAT_PUSH_TOKEN"], o.n, o.conns, done)
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
@@ -357,6 +380,12 @@ func report(out io.Writer, f Figures) {
 	row(fmt.Sprintf("stable_token calls (%d workers)", f.Workers), fmt.Sprint(f.StableTokenCalls), "1 per token lifetime", f.StableTokenCalls == 1)
 	row("sends per delivered message", fmt.Sprintf("%.3f", f.SendsPerDelivered), "1", f.SendsPerDelivered == 1)
 	row("sends to users without a grant", fmt.Sprint(f.SendsWithoutGrant), "0", f.SendsWithoutGrant == 0)
+	if a := f.AOF; a != nil {
+		for _, p := range policies {
+			row("AOF appendfsync "+p, fmt.Sprintf("%.0f delivered/s, %.0f accepted/s", a.Delivered[p], a.Accepted[p]), fmt.Sprintf("median of %d rounds", a.Rounds), true)
+		}
+		row("  always ÷ everysec, delivered/s", fmt.Sprintf("%.2f×", a.AlwaysCost), "", true)
+	}
 	row("peak RSS: api", fmt.Sprintf("%.1f MiB", f.APIPeakRSSMiB), "≤ 64 MiB", f.APIPeakRSSMiB <= 64)
 	row("peak RSS: largest worker", fmt.Sprintf("%.1f MiB", f.WorkerPeakRSSMiB), "≤ 64 MiB", f.WorkerPeakRSSMiB <= 64)
 	row(fmt.Sprintf("Redis per retained notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesRetained), "≤ 400 B", f.RedisBytesRetained <= 400)
