@@ -10,7 +10,9 @@ import (
 // worker's Redis client rides out an outage within each command's deadline
 // (redisconn.RideOutOutages), the same mechanism that lets asynq's own write
 // of a finished task's state wait for Redis. What the handler must give
-// them is a deadline that outlives the attempt's own work.
+// them is a deadline that outlives the attempt's own work — for the outcome
+// of a run that claimed a grant, exactly the run's deadline, which its claim
+// announces to other runs (settle).
 
 // untilDeadline is ctx without its cancellation but with its deadline: for
 // writes that must happen even though the attempt's own work was cut short
