@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -367,21 +368,29 @@ func (c *Cluster) slotOwners() (*[slotCount]string, error) {
 }
 
 // slotOwnersOn maps each slot to its master's address as node s sees it
-// (CLUSTER SLOTS); unserved slots map to "".
+// (CLUSTER SHARDS); unserved slots map to "".
 func (c *Cluster) slotOwnersOn(s *Server) (*[slotCount]string, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
-	ranges, err := c.admin[s].ClusterSlots(ctx).Result()
+	shards, err := c.admin[s].ClusterShards(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("CLUSTER SLOTS on %s: %w", s.Addr, err)
+		return nil, fmt.Errorf("CLUSTER SHARDS on %s: %w", s.Addr, err)
 	}
 	var owners [slotCount]string
-	for _, r := range ranges {
-		if len(r.Nodes) == 0 || r.Start < 0 || r.End >= slotCount {
+	for _, sh := range shards {
+		master := ""
+		for _, n := range sh.Nodes {
+			if n.Role == "master" && n.Health == "online" {
+				master = net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+			}
+		}
+		if master == "" {
 			continue
 		}
-		for slot := r.Start; slot <= r.End; slot++ {
-			owners[slot] = r.Nodes[0].Addr
+		for _, r := range sh.Slots {
+			for slot := max(r.Start, 0); slot <= min(r.End, slotCount-1); slot++ {
+				owners[slot] = master
+			}
 		}
 	}
 	return &owners, nil
