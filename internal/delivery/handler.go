@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/notification"
+	"wxnotify/internal/redisconn"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
 )
@@ -124,7 +125,17 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if a.userID == "" {
 		a.userID = p.OpenID
 	}
-	done, res, err := h.records.Begin(ctx, a.id, p, a.maxRetry)
+	// The record's start and the claim in one round trip: they live in
+	// different slots, and the claim is almost always wanted. When it is
+	// not — the record says the notification completed already, or could not
+	// be read — the claim is undone.
+	begin, grant := h.records.BeginCall(a.id, p, a.maxRetry), h.claimCall(a)
+	_ = redisconn.RunScripts(ctx, h.rdb, begin, grant)
+	done, res, err := notification.BeginResult(begin)
+	c, cerr := readClaim(grant)
+	if (err != nil || done) && cerr == nil && c.state == "claimed" {
+		h.undoClaim(ctx, a, c.tookOver)
+	}
 	if err != nil {
 		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
 		return err
@@ -134,7 +145,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.outcome(ctx, a, "skipped_already_finished", slog.LevelInfo, slog.String("msgid", res.MsgID))
 		return nil
 	}
-	res, err = h.attempt(ctx, a)
+	if cerr != nil {
+		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", cerr.Error()))
+		return fmt.Errorf("claim grant: %w", cerr)
+	}
+	res, err = h.attempt(ctx, a, c)
 	if errors.Is(err, errClaimHeld) {
 		return err // the record is the holding run's to write
 	}
@@ -144,22 +159,60 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // errClaimHeld: another run of the same task holds its claim.
 var errClaimHeld = errors.New("another run of this notification holds its claim")
 
-// attempt runs the steps of one delivery attempt: claim, token, rate slot,
-// send. It returns how the notification ended, or the error asynq acts on.
-func (h *Handler) attempt(ctx context.Context, a *attempt) (notification.Result, error) {
-	p := a.p
+// claimCall is the claim script's call for this run: binding, grant and
+// claim in one step on the user's slot.
+func (h *Handler) claimCall(a *attempt) *redisconn.ScriptCall {
+	return &redisconn.ScriptCall{Script: claim,
+		Keys: []string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id), h.keys.Unsubscribed(a.userID)},
+		Args: []any{a.p.OpenID, a.p.TemplateID, flag(a.p.LongTerm), int(markerTTL.Seconds()), a.run, time.Until(a.deadline).Milliseconds()}}
+}
 
-	// Binding, grant and claim in one round trip.
-	res, err := claim.Run(ctx, h.rdb,
-		[]string{h.keys.Binding(a.userID), h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id), h.keys.Unsubscribed(a.userID)},
-		p.OpenID, p.TemplateID, flag(p.LongTerm), int(markerTTL.Seconds()), a.run, time.Until(a.deadline).Milliseconds()).Slice()
+// claimAnswer is the claim script's answer.
+type claimAnswer struct {
+	state  string // claimed, busy, not_bound, no_grant or unsubscribed
+	openid string
+	// ambiguous is 1 if an earlier attempt may have delivered; for busy,
+	// the milliseconds the holding run has left.
+	ambiguous int64
+	tookOver  bool // the claim was a dead run's
+}
+
+func readClaim(call *redisconn.ScriptCall) (claimAnswer, error) {
+	v, err := call.Cmd.Slice()
 	if err != nil {
-		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
-		return notification.Result{}, fmt.Errorf("claim grant: %w", err)
+		return claimAnswer{}, err
 	}
-	state, _ := res[0].(string)
-	value, _ := res[1].(string)
-	ambiguous, _ := res[2].(int64)
+	if len(v) != 4 {
+		return claimAnswer{}, fmt.Errorf("claim: %d values in the answer, want 4", len(v))
+	}
+	var c claimAnswer
+	c.state, _ = v[0].(string)
+	c.openid, _ = v[1].(string)
+	c.ambiguous, _ = v[2].(int64)
+	took, _ := v[3].(int64)
+	c.tookOver = took == 1
+	return c, nil
+}
+
+// undoClaim drops a claim this run took but must not use. A fresh claim's
+// grant goes back; a claim taken over keeps no grant of its own (its run
+// spent one), so only the marker goes.
+func (h *Handler) undoClaim(ctx context.Context, a *attempt, tookOver bool) {
+	rctx, cancel := untilDeadline(ctx, 5*time.Second)
+	defer cancel()
+	// release gives nothing back for a long-term template: that flag stands
+	// for "no grant to return" here too.
+	if err := release.Run(rctx, h.rdb, []string{h.keys.Grants(a.userID), h.keys.Ambiguous(a.userID, a.id), h.keys.Claim(a.userID, a.id)},
+		a.p.TemplateID, flag(a.p.LongTerm || tookOver), "0", int(markerTTL.Seconds()), a.run).Err(); err != nil {
+		h.log.Warn("claim not undone (the next run takes it over at this run's deadline)", slog.String("task_id", a.id), slog.Any("error", err))
+	}
+}
+
+// attempt runs the steps of one delivery attempt after the claim: token,
+// rate slot, send. It returns how the notification ended, or the error
+// asynq acts on.
+func (h *Handler) attempt(ctx context.Context, a *attempt, c claimAnswer) (notification.Result, error) {
+	state, value, ambiguous := c.state, c.openid, c.ambiguous
 	switch state {
 	case "busy":
 		// Another run of this task holds the claim and may be sending now:
@@ -366,14 +419,27 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		if !a.answered.IsZero() {
 			h.metrics.unrecorded.Observe(time.Since(a.answered).Seconds())
 		}
+		// After the record, in one round trip: the grant's claim and any
+		// ambiguity end with the notification, and a delivered msgid is
+		// linked for WeChat's sent event.
+		var calls []*redisconn.ScriptCall
+		var drop, link *redisconn.ScriptCall
 		if a.claimed || a.ambiguous {
-			// The grant's claim and any ambiguity end with the notification.
-			if derr := h.rdb.Del(wctx, h.keys.Claim(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)).Err(); derr != nil {
-				h.log.Warn("markers not deleted (they expire)", slog.String("task_id", a.id), slog.Any("error", derr))
-			}
+			drop = &redisconn.ScriptCall{Script: dropMarkers, Keys: []string{h.keys.Claim(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)}}
+			calls = append(calls, drop)
 		}
 		if res.Status == notification.Delivered {
-			if lerr := h.records.Delivered(wctx, a.id, res.MsgID); lerr != nil {
+			link = h.records.DeliveredCall(a.id, res.MsgID)
+			calls = append(calls, link)
+		}
+		if len(calls) > 0 {
+			_ = redisconn.RunScripts(wctx, h.rdb, calls...)
+		}
+		if drop != nil && drop.Cmd.Err() != nil {
+			h.log.Warn("markers not deleted (they expire)", slog.String("task_id", a.id), slog.Any("error", drop.Cmd.Err()))
+		}
+		if link != nil {
+			if lerr := h.records.DeliveredResult(wctx, a.id, link); lerr != nil {
 				h.log.Warn("msgid not linked for WeChat's sent event", slog.String("task_id", a.id), slog.Any("error", lerr))
 			}
 		}

@@ -19,8 +19,9 @@ import "github.com/redis/go-redis/v9"
 // (notification.Records.Begin).
 //
 // The third value reports ambiguity: the ambiguous marker of an earlier
-// timed-out attempt, or a claim taken over. A user who turned the template
-// off in settings gets "unsubscribed".
+// timed-out attempt, or a claim taken over; the fourth, 1 for a claim
+// taken over. A user who turned the template off in settings gets
+// "unsubscribed".
 //
 // KEYS: binding, grants, ambiguous marker, claim marker, unsubscribed
 // templates (one hash slot).
@@ -33,7 +34,7 @@ local openid = ARGV[1]
 if openid == "" then
 	openid = redis.call("HGET", KEYS[1], "openid")
 	if not openid then
-		return {"not_bound", "", 0}
+		return {"not_bound", "", 0, 0}
 	end
 end
 local t = redis.call("TIME")
@@ -43,24 +44,24 @@ local held = redis.call("GET", KEYS[4])
 if held then
 	local owner, deadline = string.match(held, "^(%S+) (%d+)$")
 	if owner and owner ~= ARGV[5] and tonumber(deadline) > now then
-		return {"busy", openid, tonumber(deadline) - now}
+		return {"busy", openid, tonumber(deadline) - now, 0}
 	end
 	redis.call("SET", KEYS[4], mine, "EX", ARGV[4])
-	return {"claimed", openid, 1}
+	return {"claimed", openid, 1, 1}
 end
 local ambiguous = redis.call("EXISTS", KEYS[3])
 local n = tonumber(redis.call("HGET", KEYS[2], ARGV[2]) or "0") or 0
 if n <= 0 then
 	if redis.call("HEXISTS", KEYS[5], ARGV[2]) == 1 then
-		return {"unsubscribed", openid, ambiguous}
+		return {"unsubscribed", openid, ambiguous, 0}
 	end
-	return {"no_grant", openid, ambiguous}
+	return {"no_grant", openid, ambiguous, 0}
 end
 if ARGV[3] ~= "1" then
 	redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
 end
 redis.call("SET", KEYS[4], mine, "EX", ARGV[4])
-return {"claimed", openid, ambiguous}`)
+return {"claimed", openid, ambiguous, 0}`)
 
 // release gives a claimed one-time grant back after a send that failed
 // without spending it (dropping the task's claim), and marks the
@@ -84,3 +85,8 @@ if ARGV[3] == "1" then
 	redis.call("SET", KEYS[2], "1", "EX", ARGV[4])
 end
 return 1`)
+
+// dropMarkers deletes a finished notification's claim and ambiguity
+// markers. A script, so that it shares a round trip with others
+// (redisconn.RunScripts). KEYS: claim marker, ambiguous marker.
+var dropMarkers = redis.NewScript(`return redis.call("DEL", KEYS[1], KEYS[2])`)

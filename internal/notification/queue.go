@@ -12,6 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/redisconn"
 )
 
 // Queue takes notifications for the api: it creates each one's record
@@ -62,7 +64,20 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	if user == "" {
 		user = p.OpenID
 	}
-	v, err := createRecord.Run(ctx, q.rdb, []string{q.keys.Record(id)}, newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))).Slice()
+	// The record and the user's list entry in one round trip (two slots,
+	// so two scripts in a pipeline). The entry is written only if absent: a
+	// repeat leaves it as the first request wrote it, and a repeat naming
+	// another user leaves that user an entry the listing skips (the record
+	// names its user).
+	// Microseconds: notifications posted in one millisecond still list in
+	// the order they came.
+	cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMicro()
+	created := &redisconn.ScriptCall{Script: createRecord, Keys: []string{q.keys.Record(id)}, Args: []any{newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))}}
+	listed := &redisconn.ScriptCall{Script: listNotification, Keys: []string{q.keys.UserList(user)}, Args: []any{listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff}}
+	if err := redisconn.RunScripts(ctx, q.rdb, created, listed); err != nil {
+		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
+	}
+	v, err := created.Cmd.Slice()
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
 	}
@@ -76,15 +91,6 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 		return Enqueued{}, err
 	}
 	if isNew == 1 {
-		// Only the request that created the record lists it, so a repeat
-		// naming another user lists nothing.
-		// Microseconds: notifications posted in one millisecond still list
-		// in the order they came.
-		cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMicro()
-		if err := listNotification.Run(ctx, q.rdb, []string{q.keys.UserList(user)},
-			listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff).Err(); err != nil {
-			return Enqueued{}, fmt.Errorf("list notification: %w", err)
-		}
 		if err := q.queue(ctx, id, p); err != nil {
 			return Enqueued{}, err
 		}
@@ -222,6 +228,9 @@ func (q *Queue) UserNotifications(ctx context.Context, userID, cursor string, li
 		st, err := parseRecord(entries[i].hash, rec)
 		if err != nil {
 			return nil, "", err
+		}
+		if st.UserID != userID {
+			continue // a repeat of another user's notification named this user (Enqueue)
 		}
 		st.ID = st.Template + "-" + entries[i].hash
 		list = append(list, st)

@@ -227,6 +227,46 @@ func TestUserNotificationsPages(t *testing.T) {
 	}
 }
 
+// A repeat lists nothing new: the same user keeps one entry at the first
+// acceptance time, and a repeat that names another user shows that user
+// nothing (the notification is the first user's).
+func TestRepeatsListNothingNew(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	first := payload("u-owner", "order-r")
+	if _, err := q.Enqueue(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	again := first
+	again.CreatedAt = first.CreatedAt.Add(time.Second)
+	other := first
+	other.UserID = "u-other"
+	for _, p := range []notification.Payload{again, other} {
+		if e, err := q.Enqueue(ctx, p); err != nil || !e.Duplicate {
+			t.Fatalf("repeat: %+v, %v; want a duplicate", e, err)
+		}
+	}
+	list, _, err := q.UserNotifications(ctx, "u-owner", "", 10)
+	if err != nil || len(list) != 1 || !list[0].CreatedAt.Equal(first.CreatedAt.Truncate(time.Millisecond)) {
+		t.Fatalf("owner's list %+v, %v; want the one notification, accepted first", list, err)
+	}
+	if list, _, err := q.UserNotifications(ctx, "u-other", "", 10); err != nil || len(list) != 0 {
+		t.Fatalf("the other user's list %+v, %v; want empty", list, err)
+	}
+	// A server that lost its scripts (restarted, or a promoted replica)
+	// still takes notifications: the pipelined EVALSHA falls back to EVAL.
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := q.Enqueue(ctx, payload("u-owner", "order-after-flush")); err != nil || e.Duplicate {
+		t.Fatalf("after SCRIPT FLUSH: %+v, %v; want accepted", e, err)
+	}
+	if list, _, _ := q.UserNotifications(ctx, "u-owner", "", 10); len(list) != 2 {
+		t.Fatalf("owner's list after the flush: %d entries; want 2", len(list))
+	}
+}
+
 // A user's list keeps the newest 100 and lives in the user's binding hash,
 // which stays a compact listpack and keeps the binding readable.
 func TestUserListIsBoundedAndCompact(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/redisconn"
 )
 
 // Records reads and writes notification records (record.go) for the api
@@ -42,7 +44,21 @@ func (r *Records) pendingTTL(p Payload) time.Duration {
 // Begin starts an attempt of notification id. done reports that it already
 // completed (a redelivery): res is how, and nothing must be sent.
 func (r *Records) Begin(ctx context.Context, id string, p Payload, maxRetry int) (done bool, res Result, err error) {
-	v, err := beginAttempt.Run(ctx, r.rdb, []string{r.keys.Record(id)}, newRecord(p, maxRetry), seconds(r.pendingTTL(p))).StringSlice()
+	call := r.BeginCall(id, p, maxRetry)
+	_ = redisconn.RunScripts(ctx, r.rdb, call)
+	return BeginResult(call)
+}
+
+// BeginCall is Begin as a script call, for a caller that makes it in one
+// round trip with calls of its own (redisconn.RunScripts); BeginResult
+// reads its answer.
+func (r *Records) BeginCall(id string, p Payload, maxRetry int) *redisconn.ScriptCall {
+	return &redisconn.ScriptCall{Script: beginAttempt, Keys: []string{r.keys.Record(id)}, Args: []any{newRecord(p, maxRetry), seconds(r.pendingTTL(p))}}
+}
+
+// BeginResult is Begin's answer from a call made with BeginCall.
+func BeginResult(call *redisconn.ScriptCall) (done bool, res Result, err error) {
+	v, err := call.Cmd.StringSlice()
 	if err != nil {
 		return false, Result{}, fmt.Errorf("begin attempt: %w", err)
 	}
@@ -78,7 +94,21 @@ func (r *Records) Finish(ctx context.Context, id string, p Payload, maxRetry int
 // Delivered links msgid to notification id for WeChat's sent event, and
 // applies the event if it came first.
 func (r *Records) Delivered(ctx context.Context, id, msgid string) error {
-	status, err := meet.Run(ctx, r.rdb, []string{r.keys.Msg(msgid)}, "id", id, "event", seconds(msgTTL)).Text()
+	call := r.DeliveredCall(id, msgid)
+	_ = redisconn.RunScripts(ctx, r.rdb, call)
+	return r.DeliveredResult(ctx, id, call)
+}
+
+// DeliveredCall is Delivered's link as a script call, for a caller that
+// makes it in one round trip with calls of its own; DeliveredResult reads
+// its answer and applies an event that came first.
+func (r *Records) DeliveredCall(id, msgid string) *redisconn.ScriptCall {
+	return &redisconn.ScriptCall{Script: meet, Keys: []string{r.keys.Msg(msgid)}, Args: []any{"id", id, "event", seconds(msgTTL)}}
+}
+
+// DeliveredResult finishes a call made with DeliveredCall for notification id.
+func (r *Records) DeliveredResult(ctx context.Context, id string, call *redisconn.ScriptCall) error {
+	status, err := call.Cmd.Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil // the event has not come yet

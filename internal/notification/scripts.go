@@ -144,7 +144,9 @@ return false`)
 // KEYS: the user's hash. ARGV: field ("n:" + 16 bytes of the id's hash),
 // accepted at (Unix µs), most entries kept, cutoff (Unix µs).
 var listNotification = redis.NewScript(`
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+if redis.call("HSETNX", KEYS[1], ARGV[1], ARGV[2]) == 0 then
+	return 0
+end
 local all = redis.call("HGETALL", KEYS[1])
 local entries, cutoff = {}, tonumber(ARGV[4])
 for i = 1, #all, 2 do
