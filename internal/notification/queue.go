@@ -38,8 +38,10 @@ func NewQueue(rdb redis.UniversalClient, appID string, retention time.Duration, 
 	}
 }
 
-// userListLen bounds how many recent notifications a user's list keeps.
-const userListLen = 100
+// userListLen is how many recent notifications a user's list keeps at
+// least; it prunes back to that many once it holds listSlack more (besides
+// the binding's own few fields).
+const userListLen, listSlack = 100, 16
 
 // Enqueued is the answer to an enqueue.
 type Enqueued struct {
@@ -73,7 +75,7 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	// the order they came.
 	cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMicro()
 	created := &redisconn.ScriptCall{Script: createRecord, Keys: []string{q.keys.Record(id)}, Args: []any{newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))}}
-	listed := &redisconn.ScriptCall{Script: listNotification, Keys: []string{q.keys.UserList(user)}, Args: []any{listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff}}
+	listed := &redisconn.ScriptCall{Script: listNotification, Keys: []string{q.keys.UserList(user)}, Args: []any{listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff, listSlack}}
 	if err := redisconn.RunScripts(ctx, q.rdb, created, listed); err != nil {
 		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
 	}

@@ -140,12 +140,19 @@ redis.call("EXPIRE", KEYS[1], ARGV[4])
 return false`)
 
 // listNotification lists a notification in its user's hash (Keys.UserList)
-// and prunes the list to the newest entries younger than the cutoff.
+// unless it is listed already. Once the hash has grown listSlack fields past
+// the bound, it prunes the list to the newest entries younger than the
+// cutoff: an insert costs O(1), and a prune (reading the whole hash) comes
+// once in listSlack inserts. The hash stays within Redis's listpack limit
+// (128 fields) either way.
 // KEYS: the user's hash. ARGV: field ("n:" + 16 bytes of the id's hash),
-// accepted at (Unix µs), most entries kept, cutoff (Unix µs).
+// accepted at (Unix µs), most entries kept, cutoff (Unix µs), slack.
 var listNotification = redis.NewScript(`
 if redis.call("HSETNX", KEYS[1], ARGV[1], ARGV[2]) == 0 then
 	return 0
+end
+if redis.call("HLEN", KEYS[1]) <= tonumber(ARGV[3]) + tonumber(ARGV[5]) then
+	return 1
 end
 local all = redis.call("HGETALL", KEYS[1])
 local entries, cutoff = {}, tonumber(ARGV[4])
