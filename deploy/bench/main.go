@@ -440,7 +440,7 @@ func report(out io.Writer, f Figures) {
 	row(fmt.Sprintf("Redis per queued notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesQueued), "", true)
 	keyRows(out, f.RedisKeysPerQueued)
 	if f.Peer != nil {
-		comparisonReport(out, f.Peer)
+		comparisonReport(out, f.Peer, f.FloorTasksPerSec)
 	}
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(f)
