@@ -19,7 +19,8 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("builds the programs and runs them as processes")
 	}
 	var out bytes.Buffer
-	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second, aofRounds: 1}
+	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second, aofRounds: 1,
+		peer: true, peerN: 200, rounds: 1}
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
@@ -31,6 +32,18 @@ func TestBenchSmoke(t *testing.T) {
 	if f.StableTokenCalls != 1 || f.SendsPerDelivered != 1 || f.SendsWithoutGrant != 0 || f.PipelinePerSec <= 0 || f.APIPeakRSSMiB <= 0 ||
 		f.AOF == nil || f.AOF.Delivered["always"] <= 0 || f.AOF.Delivered["everysec"] <= 0 {
 		t.Fatalf("figures %+v", f)
+	}
+	// The comparison: the naive peer delivered every granted notification
+	// and spent a send on each of the others (43101); wxnotify delivered
+	// every granted one with one send each and none without a grant.
+	c := f.Peer
+	if c == nil || c.WX == nil || c.Naive == nil {
+		t.Fatalf("no comparison in %+v", f)
+	}
+	if c.Naive.Delivered != c.Granted || c.Naive.Sends43101 != c.Notifications-c.Granted || c.WX.Delivered != c.Granted ||
+		c.WX.Sends43101 != 0 || c.WX.SendsPerDelivered != 1 || c.Naive.DeliveredPerSec <= 0 || c.WX.RedisCommands <= 0 ||
+		c.Naive.CommandsAPI["evalsha"] <= 0 || c.WX.CommandsWorkers["evalsha"] <= 0 {
+		t.Fatalf("comparison %+v\nwxnotify %+v\nnaive %+v", c, c.WX, c.Naive)
 	}
 	// The byte figures mean something over the full run's 20,000
 	// notifications only: over a few hundred, Redis's own housekeeping (a

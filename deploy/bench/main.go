@@ -1,11 +1,13 @@
 // Command bench measures wxnotify on this machine in one run, side by side
-// with the floors it cannot beat: asynq alone, and a bare gin handler. It
-// starts its own redis-server (or uses REDIS_URL), the WeChat sandbox, the
-// real api and N real worker processes, and prints a table and one JSON
-// line with every figure.
+// with the floors it cannot beat: asynq alone, and a bare gin handler; and
+// with the naive peer (deploy/bench/naive), the pipeline a Go developer
+// would otherwise write, in alternating rounds. It starts its own
+// redis-server (or uses REDIS_URL), the WeChat sandbox, the real api and N
+// real worker processes, and prints a table and one JSON line with every
+// figure.
 //
-//	go run ./deploy/bench           # full run (~2 minutes)
-//	go run ./deploy/bench -quick    # under a minute
+//	go run ./deploy/bench           # full run (~4 minutes)
+//	go run ./deploy/bench -quick    # about a minute
 package main
 
 import (
@@ -43,6 +45,11 @@ type options struct {
 	bareGin     string
 	profile     string
 	aofRounds   int
+	// the comparison with the naive peer
+	peer          bool
+	peerN         int
+	rounds        int
+	peerTaskCheck time.Duration
 }
 
 func main() {
@@ -84,6 +91,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.wechatDelay, "wechat-latency", 0, "latency the sandbox adds to each WeChat call")
 	fs.IntVar(&o.aofRounds, "aof-rounds", -1, "rounds per AOF fsync policy in the durability phase (default 4; 2 with -quick; 0 skips it; only with the bench's own redis-server)")
 	fs.StringVar(&o.profile, "profile", "", "write 5 s CPU profiles of the api and worker 0 taken during the pipeline phase into this directory")
+	fs.BoolVar(&o.peer, "peer", true, "compare with the naive peer (gin → asynq TaskID → silenceper; only with the bench's own redis-server)")
+	fs.IntVar(&o.peerN, "peer-n", 0, "notifications per comparison round (default 10000; 2000 with -quick)")
+	fs.IntVar(&o.rounds, "rounds", 0, "comparison rounds per party, alternating (default 2; 1 with -quick)")
+	fs.DurationVar(&o.peerTaskCheck, "peer-task-check-interval", 0, "the naive worker's asynq TaskCheckInterval (default: asynq's, 1s)")
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	err := fs.Parse(args)
 	return o, err
@@ -102,6 +113,18 @@ func (o *options) defaults() {
 		o.n = 20000
 		if o.quick {
 			o.n = 4000
+		}
+	}
+	if o.peerN == 0 {
+		o.peerN = 10000
+		if o.quick {
+			o.peerN = 2000
+		}
+	}
+	if o.rounds == 0 {
+		o.rounds = 2
+		if o.quick {
+			o.rounds = 1
 		}
 	}
 	if o.aofRounds < 0 {
@@ -147,6 +170,8 @@ type Figures struct {
 	RedisKeysPerQueued   []KeysPer `json:"redis_keys_per_queued"`
 	// What appendfsync always costs against everysec (nil when skipped).
 	AOF *durability `json:"aof,omitempty"`
+	// wxnotify against the naive peer (nil when skipped).
+	Peer *Comparison `json:"peer,omitempty"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -159,9 +184,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	redisURL := os.Getenv("REDIS_URL")
 	ownRedis := redisURL == ""
+	var srv *redistest.Server
 	if ownRedis {
-		srv, err := redistest.Start(redistest.Config{Databases: 2})
-		if err != nil {
+		if srv, err = startRedis(); err != nil {
 			return err
 		}
 		defer srv.Stop()
@@ -189,7 +214,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	defer wechat.Close()
 	tmpl, _ := registry.Default().Lookup("order_arrived")
 
-	step("building the api and worker")
+	step("building the api, the worker and the naive peer")
 	bins, err := buildPrograms(dir)
 	if err != nil {
 		return err
@@ -331,6 +356,28 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		f.WorkerPeakRSSAllMiB = append(f.WorkerPeakRSSAllMiB, r)
 		f.WorkerPeakRSSMiB = max(f.WorkerPeakRSSMiB, r)
 	}
+	// The comparison starts each party's programs per run, alone with Redis.
+	for _, w := range workers {
+		w.stop()
+	}
+	api.stop()
+
+	switch {
+	case o.peer && !ownRedis:
+		step("comparison with the naive peer skipped: it needs the bench's own redis-server")
+	case o.peer:
+		step("comparison: wxnotify and the naive peer, %d rounds each of %d notifications, alternating", o.rounds, o.peerN)
+		cmpDB := 1
+		a := &arena{
+			rdb: redis.NewClient(srv.Options(cmpDB)), redisAddr: srv.Addr, db: cmpDB, sb: sb, env: env,
+			appID: appID, secret: secret, wechatURL: wechat.URL, tmplID: tmpl.TemplateID, key: key,
+			bins: bins, logDir: dir, workers: o.workers, conns: o.conns, taskCheck: o.peerTaskCheck.String(),
+		}
+		defer a.rdb.Close()
+		if f.Peer, err = compareRun(ctx, a, o.peerN, o.rounds, o.latencyFor); err != nil {
+			return err
+		}
+	}
 	f.PipelineRatio = f.PipelinePerSec / f.FloorTasksPerSec
 	f.APIRatio = f.APIReqPerSec / f.BareGinReqPerSec
 	report(out, f)
@@ -392,6 +439,9 @@ func report(out io.Writer, f Figures) {
 	keyRows(out, f.RedisKeysPerRetained)
 	row(fmt.Sprintf("Redis per queued notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesQueued), "", true)
 	keyRows(out, f.RedisKeysPerQueued)
+	if f.Peer != nil {
+		comparisonReport(out, f.Peer, f.FloorTasksPerSec)
+	}
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(f)
 	fmt.Fprint(out, b.String())

@@ -19,9 +19,10 @@ import (
 	"wxnotify/internal/subscriber"
 )
 
-// users seeds count users "<prefix>-<i>" bound to openids "o-<prefix>-<i>";
+// seedUsers seeds count users "<prefix>-<i>" bound to openids "o-<prefix>-<i>";
 // the first `granted` of them hold one grant for the template, at WeChat
-// (sandbox) and in wxnotify's state, as if they had tapped accept.
+// (sandbox) and in wxnotify's state, as if they had tapped accept; the
+// others tapped reject (seedSandbox).
 func seedUsers(ctx context.Context, rdb redis.UniversalClient, sb *sandbox.Sandbox, appID, tmpl, prefix string, count, granted int) error {
 	keys := subscriber.NewKeys(appID)
 	for start := 0; start < count; start += 1000 {
@@ -39,9 +40,21 @@ func seedUsers(ctx context.Context, rdb redis.UniversalClient, sb *sandbox.Sandb
 			return fmt.Errorf("seed users: %w", err)
 		}
 	}
-	for i := range granted {
-		if _, err := sb.Subscribe(fmt.Sprintf("o-%s-%d", prefix, i), tmpl, sandbox.Accept, 1); err != nil {
-			return err
+	return seedSandbox(sb, tmpl, prefix, count, granted)
+}
+
+// seedSandbox plays the subscription popup at WeChat for count users
+// "o-<prefix>-<i>": the first `granted` accept the template once, the
+// others reject it, so that WeChat knows them and answers a send to them
+// with 43101.
+func seedSandbox(sb *sandbox.Sandbox, tmpl, prefix string, count, granted int) error {
+	for i := range count {
+		action := sandbox.Accept
+		if i >= granted {
+			action = sandbox.Reject
+		}
+		if _, err := sb.Subscribe(fmt.Sprintf("o-%s-%d", prefix, i), tmpl, action, 1); err != nil {
+			return fmt.Errorf("seed the sandbox: %w", err)
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/redis/go-redis/v9"
 	"io"
 	"net"
 	"net/http"
@@ -14,13 +13,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/redistest"
 )
 
-// buildPrograms compiles the real api and worker into dir, and the bench
-// itself for its bare gin mode.
+// buildPrograms compiles the real api and worker into dir, the bench
+// itself for its bare gin mode, and the naive peer.
 func buildPrograms(dir string) (map[string]string, error) {
 	bins := map[string]string{}
-	for name, pkg := range map[string]string{"api": "./api", "worker": "./worker", "bench": "./deploy/bench"} {
+	for name, pkg := range map[string]string{"api": "./api", "worker": "./worker", "bench": "./deploy/bench", "naive": "./deploy/bench/naive"} {
 		out := filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = moduleRoot()
@@ -179,4 +182,24 @@ func procCPU(pid int) float64 {
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
 	return (utime + stime) / 100 // clock ticks; 100 Hz on Linux
+}
+
+// startRedis starts the bench's own redis-server on a unix socket, which
+// wxnotify's phases use, and on a loopback TCP port, which the comparison
+// uses for both parties (the naive peer's silenceper cache speaks TCP only).
+// A port taken between choosing and binding it is chosen again.
+func startRedis() (*redistest.Server, error) {
+	var err error
+	for range 5 {
+		_, port, _ := net.SplitHostPort(freeAddr())
+		p, _ := strconv.Atoi(port)
+		var srv *redistest.Server
+		if srv, err = redistest.Start(redistest.Config{Databases: 2, Port: p}); err == nil {
+			return srv, nil
+		}
+		if !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	return nil, fmt.Errorf("start redis-server: %w", err)
 }
