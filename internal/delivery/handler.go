@@ -48,8 +48,10 @@ type Handler struct {
 	sender    Sender
 	limiter   Limiter
 	retention time.Duration
-	log       *slog.Logger
-	metrics   *Metrics
+	// sentEvents: link delivered msgids for WeChat's sent events.
+	sentEvents bool
+	log        *slog.Logger
+	metrics    *Metrics
 }
 
 // Deps are the Handler's collaborators.
@@ -63,8 +65,11 @@ type Deps struct {
 	Retention time.Duration
 	// RetryBase and RetryCap shape the back-off of transient failures (RetryDelay).
 	RetryBase, RetryCap time.Duration
-	Logger              *slog.Logger
-	Metrics             *Metrics
+	// SentEvents links each delivered msgid for WeChat's
+	// subscribe_msg_sent_event (the api receives it when message push is on).
+	SentEvents bool
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // New returns a Handler.
@@ -72,7 +77,7 @@ func New(d Deps) *Handler {
 	return &Handler{
 		rdb: d.Redis, records: notification.NewRecords(d.Redis, d.AppID, d.Retention), delay: RetryDelay(d.RetryBase, d.RetryCap),
 		keys: subscriber.NewKeys(d.AppID), appID: d.AppID, tokens: d.Tokens, sender: d.Sender,
-		limiter: d.Limiter, retention: d.Retention, log: d.Logger, metrics: d.Metrics,
+		limiter: d.Limiter, retention: d.Retention, sentEvents: d.SentEvents, log: d.Logger, metrics: d.Metrics,
 	}
 }
 
@@ -428,7 +433,7 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 			drop = &redisconn.ScriptCall{Script: dropMarkers, Keys: []string{h.keys.Claim(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)}}
 			calls = append(calls, drop)
 		}
-		if res.Status == notification.Delivered {
+		if res.Status == notification.Delivered && h.sentEvents {
 			link = h.records.DeliveredCall(a.id, res.MsgID)
 			calls = append(calls, link)
 		}

@@ -55,6 +55,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		Redis: rdb, AppID: cfg.WeChat.AppID, Tokens: tokens, Sender: client,
 		Limiter:   ratelimit.PerSecond(rdb, "wxnotify:"+cfg.WeChat.AppID+":send:", cfg.SendRate, cfg.SendRate),
 		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
+		SentEvents: cfg.SentEvents,
 	})
 	queues, _ := cfg.QueueWeights() // validated by config
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
