@@ -2,7 +2,6 @@ package program
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,32 +40,45 @@ func programBinary(t *testing.T, name string) string {
 }
 
 // startWorkerProcess runs the built worker with the stack's environment.
-func startWorkerProcess(t *testing.T, s *stack, name string) *exec.Cmd {
+func startWorkerProcess(t *testing.T, s *stack, name string) *process {
 	t.Helper()
-	return startProcess(t, "worker", name, s.env, map[string]string{"LOG_LEVEL": "warn"}).cmd
+	return startProcess(t, "worker", name, s.env, map[string]string{"LOG_LEVEL": "info"})
 }
 
 // process is a program running as a process of its own.
 type process struct {
 	cmd  *exec.Cmd
 	addr string // its HTTP address, host:port
-	log  string // the file its output goes to
+	out  *logWriter
+	// exited is closed once the process has exited, with its status in err.
+	exited chan struct{}
+	err    error
+}
+
+// signal sends sig to the process.
+func (p *process) signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// wait waits for the process to exit and returns how it did.
+func (p *process) wait() error {
+	<-p.exited
+	return p.err
 }
 
 // logs is everything the process has written so far.
-func (p *process) logs() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
+func (p *process) logs() string { return p.out.String() }
 
 // startProcess runs the built program ("api" or "worker") with env and
-// overrides on a free port, and waits until it answers /readyz.
+// overrides (LOG_LEVEL at most info: its "listening" line names the
+// address), and waits until it answers /readyz. It listens on a port the
+// kernel picks: a port picked by the test and passed on could be taken by
+// another test's process in between, and /readyz would then be answered by
+// that one.
 func startProcess(t *testing.T, prog, name string, env, overrides map[string]string) *process {
 	t.Helper()
 	addrVar := map[string]string{"api": "HTTP_ADDR", "worker": "WORKER_HTTP_ADDR"}[prog]
-	p := &process{addr: freePort(t), log: filepath.Join(t.TempDir(), name+".log")}
+	p := &process{out: &logWriter{seen: make(chan struct{}, 1), want: prog + " listening"}}
 	p.cmd = exec.Command(programBinary(t, prog))
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), addrVar + "=" + p.addr}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), addrVar + "=127.0.0.1:0"}
 	for k, v := range env {
 		if o, ok := overrides[k]; ok {
 			v = o
@@ -80,16 +92,27 @@ func startProcess(t *testing.T, prog, name string, env, overrides map[string]str
 			p.cmd.Env = append(p.cmd.Env, k+"="+v)
 		}
 	}
-	log, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = log, log
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait(); _ = log.Close(); keepLogsOfFailure(t, p.logs()) })
-	deadline := time.Now().Add(20 * time.Second)
+	p.exited = make(chan struct{})
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.wait()
+		keepLogsOfFailure(t, p.logs())
+	})
+	const limit = 20 * time.Second
+	select {
+	case <-p.out.seen:
+	case <-p.exited:
+		t.Fatalf("%s exited before listening: %v\n%s", name, p.err, p.logs())
+	case <-time.After(limit):
+		t.Fatalf("%s did not listen within %s:\n%s", name, limit, p.logs())
+	}
+	p.addr = p.out.addr()
+	deadline := time.Now().Add(limit)
 	for {
 		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
 			resp.Body.Close()
@@ -98,20 +121,10 @@ func startProcess(t *testing.T, prog, name string, env, overrides map[string]str
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not come up within 20s:\n%s", name, p.logs())
+			t.Fatalf("%s not ready within %s:\n%s", name, limit, p.logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Two worker processes, 1,000 notifications queued, one worker SIGKILLed
@@ -150,7 +163,7 @@ func TestFaultWorkerKilledMidLoad(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	killed := time.Now()
-	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := victim.signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	deliveredAtKill := len(s.sb.Messages("", ""))
@@ -200,11 +213,11 @@ func TestFaultWorkerSIGTERMWhileBusy(t *testing.T) {
 	for len(s.sb.Messages("", "")) < n/5 {
 		time.Sleep(time.Millisecond)
 	}
-	if err := busy.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := busy.signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := busy.Wait(); err != nil {
+	if err := busy.wait(); err != nil {
 		t.Fatalf("worker after SIGTERM: %v (want a clean exit)", err)
 	}
 	stopped, atStop := time.Since(start), len(s.sb.Messages("", ""))

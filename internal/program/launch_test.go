@@ -63,13 +63,24 @@ type logWriter struct {
 	want string
 	seen chan struct{}
 	at   string
+	// partial is the start of a line not ended yet.
+	partial []byte
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	for _, line := range bytes.Split(p, []byte("\n")) {
+	// A process's output arrives in chunks that may cut a line: only whole
+	// lines are read, the rest waits for the next chunk.
+	w.partial = append(w.partial, p...)
+	end := bytes.LastIndexByte(w.partial, '\n')
+	if end < 0 {
+		return len(p), nil
+	}
+	lines := bytes.Split(w.partial[:end], []byte("\n"))
+	w.partial = append([]byte(nil), w.partial[end+1:]...)
+	for _, line := range lines {
 		var rec struct{ Msg, Addr string }
 		if json.Unmarshal(line, &rec) != nil {
 			continue
