@@ -83,6 +83,8 @@ func New(d Deps) *Handler {
 
 // attempt is one run of one task, carried through the steps for logging.
 type attempt struct {
+	// id is the notification's id (not its asynq task id): the record,
+	// the claim and the log lines go by it.
 	id       string
 	number   int
 	retried  int
@@ -107,7 +109,8 @@ type attempt struct {
 // ProcessTask delivers one notification.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a := &attempt{task: t}
-	a.id, _ = asynq.GetTaskID(ctx)
+	taskID, _ := asynq.GetTaskID(ctx)
+	a.id = notification.IDOfTask(taskID)
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.number = a.retried + 1

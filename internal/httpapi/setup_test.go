@@ -239,7 +239,7 @@ func orderRequest(user, dedupe string) map[string]any {
 // taskPayload reads the payload the API enqueued for id.
 func (e *env) taskPayload(id string) notification.Payload {
 	e.t.Helper()
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(notification.QueueName, id)
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(notification.QueueName, notification.TaskID(id))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -337,7 +337,7 @@ func TestE2EMinuteQuotaDefersWithoutSpendingRetries(t *testing.T) {
 	if st["attempts"] != float64(0) || next.Before(before.Add(59*time.Second)) {
 		t.Fatalf("status %v; want a retry a minute out with no attempt counted", st)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(s.rdb).GetTaskInfo(notification.QueueName, st["id"].(string))
+	info, err := asynq.NewInspectorFromRedisClient(s.rdb).GetTaskInfo(notification.QueueName, notification.TaskID(st["id"].(string)))
 	if err != nil || info.Retried != 0 {
 		t.Fatalf("asynq retried count %d (%v); want 0", info.Retried, err)
 	}
@@ -359,7 +359,7 @@ func TestE2ESameTaskTwiceSendsOnce(t *testing.T) {
 	p := notification.Payload{Template: "order_arrived", TemplateID: orderTmpl, UserID: user, DedupeKey: "order-8", Data: map[string]string{"thing1": "x"}}
 	b, _ := p.Encode()
 	if _, err := asynq.NewClientFromRedisClient(s.rdb).Enqueue(asynq.NewTask(notification.TaskType, b),
-		asynq.TaskID(id), asynq.Queue(notification.QueueName)); err != nil {
+		asynq.TaskID(notification.TaskID(id)), asynq.Queue(notification.QueueName)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second) // bounds a stuck worker; it picks up within 10 ms
@@ -403,7 +403,7 @@ func TestE2ESameTaskRunningTwiceAtOnceSendsOnce(t *testing.T) {
 	}
 	// The first run is in its one-second send: queue the task again as a
 	// promoted replica that missed the dequeue would hold it.
-	if err := s.rdb.LPush(ctx, "asynq:{"+notification.QueueName+"}:pending", id).Err(); err != nil {
+	if err := s.rdb.LPush(ctx, "asynq:{"+notification.QueueName+"}:pending", notification.TaskID(id)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	st := s.waitState(id, "completed", 15*time.Second)
