@@ -79,8 +79,9 @@ type Deps struct {
 	// Gatherer serves /metrics; Metrics records into the same registry.
 	Gatherer prometheus.Gatherer
 	Metrics  *Metrics
-	// Dashboard is asynqmon's handler rooted at DashboardPath, served behind
-	// basic auth with AdminUser/AdminPassword; nil turns it off.
+	// Dashboard is asynqmon's handler rooted at DashboardPath (NewDashboard),
+	// served behind basic auth with AdminUser/AdminPassword, its page
+	// rewritten (dashboardPage); nil turns it off.
 	Dashboard     http.Handler
 	AdminUser     string
 	AdminPassword string
@@ -142,7 +143,9 @@ func New(d Deps) (*gin.Engine, error) {
 	v1.GET("/users/:user_id/notifications", store, h.requireAPIKey, h.userNotifications)
 
 	if d.Dashboard != nil {
-		h.mountDashboard(r)
+		if err := h.mountDashboard(r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
