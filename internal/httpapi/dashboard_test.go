@@ -9,6 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"wxnotify/internal/notification"
 )
 
 // admin sends a dashboard request with the admin's credentials and the
@@ -29,6 +33,16 @@ func (e *env) admin(method, path string, header map[string]string) reply {
 	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.body)
 	return r
+}
+
+// paused asks asynq itself whether the notifications queue is paused.
+func (e *env) paused() bool {
+	e.t.Helper()
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return info.Paused
 }
 
 var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
@@ -73,6 +87,77 @@ func TestDashboardPageStaysOnItsOrigin(t *testing.T) {
 	js := e.admin("GET", "/admin/asynq/static/js/runtime-main.9fea6c1a.js", nil)
 	if js.status != 200 || !strings.HasPrefix(js.header.Get("Content-Type"), "application/javascript") || js.header.Get("Content-Security-Policy") == "" || len(js.raw) < 1000 {
 		t.Fatalf("a script: %d %s, %d bytes", js.status, js.header.Get("Content-Type"), len(js.raw))
+	}
+}
+
+// A page of another origin cannot act through the admin's browser: a
+// plain form POST to the pause endpoint is refused whatever credentials
+// the browser attaches, and the queue stays as it was. The dashboard's own
+// pages, and clients that are no browser, still act.
+func TestDashboardRefusesActionsFromOtherOrigins(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{dashboard: true})
+	e.want(e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-1", "order-1")), 202, "")
+	host := strings.TrimPrefix(e.url, "http://")
+	const pause, resume = "/admin/asynq/api/queues/notifications:pause", "/admin/asynq/api/queues/notifications:resume"
+	for name, h := range map[string]map[string]string{
+		"cross-site form":            {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+		"same-site page":             {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:1"},
+		"old browser, other origin":  {"Origin": "https://evil.example"},
+		"old browser, opaque origin": {"Origin": "null"},
+		"old browser, https page":    {"Origin": "https://" + host}, // the scheme counts
+	} {
+		r := e.admin("POST", pause, h)
+		e.want(r, http.StatusForbidden, "cross_origin")
+		if e.paused() {
+			t.Fatalf("%s: the queue was paused", name)
+		}
+	}
+	// Refused before authentication: without credentials too.
+	req, _ := http.NewRequest("POST", e.url+pause, nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := e.client.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a cross-site POST without credentials: %v %v; want 403", resp.StatusCode, err)
+	}
+	// Reading is no action: a cross-site GET is left to authentication.
+	if r := e.admin("GET", "/admin/asynq/api/queues", map[string]string{"Sec-Fetch-Site": "cross-site"}); r.status != 200 {
+		t.Fatalf("GET from another site: %d", r.status)
+	}
+	for name, h := range map[string]map[string]string{
+		"the dashboard's page":     {"Sec-Fetch-Site": "same-origin", "Origin": e.url},
+		"typed by the user":        {"Sec-Fetch-Site": "none"},
+		"old browser, same origin": {"Origin": e.url},
+		"curl":                     nil,
+	} {
+		if r := e.admin("POST", pause, h); r.status != http.StatusNoContent || !e.paused() {
+			t.Fatalf("%s: pause answered %d %s, paused %v; want 204 and paused", name, r.status, r.raw, e.paused())
+		}
+		if r := e.admin("POST", resume, h); r.status != http.StatusNoContent || e.paused() {
+			t.Fatalf("%s: resume answered %d %s", name, r.status, r.raw)
+		}
+	}
+	// The rest of the API is no admin page: its clients are servers and the
+	// mini program, and an Origin header changes nothing there.
+	req, _ = http.NewRequest("GET", e.url+"/healthz", nil)
+	req.Header.Set("Origin", "https://evil.example")
+	if resp, err := e.client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz with a foreign Origin: %v %v", resp.StatusCode, err)
+	}
+}
+
+// Behind a TLS-terminating proxy the page's origin is https: an old
+// browser's Origin matches only if a trusted proxy says so.
+func TestDashboardOriginBehindAProxy(t *testing.T) {
+	t.Parallel()
+	const pause = "/admin/asynq/api/queues/notifications:pause"
+	untrusted := setup(t, options{dashboard: true})
+	h := map[string]string{"Origin": "https://" + strings.TrimPrefix(untrusted.url, "http://"), "X-Forwarded-Proto": "https"}
+	untrusted.want(untrusted.admin("POST", pause, h), http.StatusForbidden, "cross_origin")
+
+	trusted := setup(t, options{dashboard: true, proxies: []string{"127.0.0.1", "::1"}})
+	h["Origin"] = "https://" + strings.TrimPrefix(trusted.url, "http://")
+	if r := trusted.admin("POST", pause, h); r.status != http.StatusNoContent {
+		t.Fatalf("through a trusted proxy: %d %s; want 204", r.status, r.raw)
 	}
 }
 

@@ -81,7 +81,8 @@ type Deps struct {
 	Metrics  *Metrics
 	// Dashboard is asynqmon's handler rooted at DashboardPath (NewDashboard),
 	// served behind basic auth with AdminUser/AdminPassword, its page
-	// rewritten (dashboardPage); nil turns it off.
+	// rewritten (dashboardPage); nil turns it off. Actions under AdminPrefix
+	// from another origin are refused whatever the credentials (origin.go).
 	Dashboard     http.Handler
 	AdminUser     string
 	AdminPassword string
@@ -115,7 +116,11 @@ func New(d Deps) (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		return nil, err
 	}
-	r.Use(recoverPanics(d.Logger), logRequests(d.Logger), instrument(d.Metrics), limitBody(d.MaxBodyBytes))
+	proxies, err := parseProxies(d.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	r.Use(recoverPanics(d.Logger), logRequests(d.Logger), instrument(d.Metrics), limitBody(d.MaxBodyBytes), sameOriginAdmin(proxies))
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
 	r.NoMethod(func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here", "")
