@@ -332,9 +332,12 @@ func (h *Handler) failed(ctx context.Context, a *attempt, err error) error {
 }
 
 // tokenFailed handles a failure to get a token. A transient one (busy,
-// 5xx, timeout) backs off like any transient failure. Even WeChat refusing
-// our secret is not the notification's fault: it waits at least a minute
-// for the configuration to be fixed instead of being archived.
+// 5xx, timeout) backs off like any transient failure. WeChat refusing our
+// secret (bad, frozen, IP not whitelisted) is not the notification's fault:
+// it is deferred at least a minute for the configuration to be fixed, a
+// wait that spends no retry and is no failure in asynq's counts — counted,
+// every queued notification would read as failing and end archived after
+// MAX_RETRY refusals, though nothing was wrong with it.
 func (h *Handler) tokenFailed(ctx context.Context, a *attempt, err error) error {
 	out := wechat.Classify(err)
 	attrs := []slog.Attr{slog.Int("errcode", out.Code), slog.String("reason", out.Reason), slog.String("error", err.Error())}
@@ -344,7 +347,7 @@ func (h *Handler) tokenFailed(ctx context.Context, a *attempt, err error) error 
 	case wechat.Transient:
 		return h.giveBack(ctx, a, &atLeast{wait: out.Wait, err: err}, false, "retried_token_"+out.Reason, slog.LevelWarn, attrs...)
 	}
-	return h.giveBack(ctx, a, &atLeast{wait: max(out.Wait, time.Minute), err: err}, false, "retried_token_refused", slog.LevelError, attrs...)
+	return h.giveBack(ctx, a, &deferred{wait: max(out.Wait, time.Minute), err: err}, false, "retried_token_refused", slog.LevelError, attrs...)
 }
 
 // giveBack returns a claimed grant (WeChat spends one only on success),

@@ -337,12 +337,44 @@ func TestE2EMinuteQuotaDefersWithoutSpendingRetries(t *testing.T) {
 	if st["attempts"] != float64(0) || next.Before(before.Add(59*time.Second)) {
 		t.Fatalf("status %v; want a retry a minute out with no attempt counted", st)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(s.rdb).GetTaskInfo(notification.QueueName, notification.TaskID(st["id"].(string)))
-	if err != nil || info.Retried != 0 {
-		t.Fatalf("asynq retried count %d (%v); want 0", info.Retried, err)
-	}
+	s.wantNoFailure(st["id"].(string))
 	if g := s.ourGrants(user); g != "1" {
 		t.Fatalf("our grant %s; want 1 (given back)", g)
+	}
+}
+
+// WeChat refusing our secret is not the notification's fault: it waits for
+// the configuration to be fixed, spending no retry and counting as no
+// failure, so it is never archived for it.
+func TestE2ERefusedSecretDefersWithoutSpendingRetries(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, 1)
+	user := s.user(1, 1)
+	if err := s.sb.SetFaults(sandbox.Faults{SecretFrozen: true}); err != nil { // after the login, which needs the secret too
+		t.Fatal(err)
+	}
+	before := time.Now()
+	st := s.waitState(s.notify(user, "order-frozen", nil), "retry", 10*time.Second)
+	next, _ := time.Parse(time.RFC3339, st["next_process_at"].(string))
+	if st["attempts"] != float64(0) || next.Before(before.Add(59*time.Second)) || !strings.Contains(st["last_error"].(string), "40243") {
+		t.Fatalf("status %v; want a retry a minute out with no attempt counted and 40243 as the last error", st)
+	}
+	s.wantNoFailure(st["id"].(string))
+}
+
+// wantNoFailure checks that asynq counted no failure for notification id:
+// its task's retries (which MAX_RETRY bounds) and the queue's failed counts
+// (what asynqmon shows as Failed and Error rate) are zero.
+func (s *stack) wantNoFailure(id string) {
+	s.t.Helper()
+	ins := asynq.NewInspectorFromRedisClient(s.rdb)
+	info, err := ins.GetTaskInfo(notification.QueueName, notification.TaskID(id))
+	if err != nil || info.Retried != 0 {
+		s.t.Fatalf("asynq retried count %d (%v); want 0", info.Retried, err)
+	}
+	q, err := ins.GetQueueInfo(notification.QueueName)
+	if err != nil || q.Failed != 0 || q.FailedTotal != 0 {
+		s.t.Fatalf("asynq counts %d failures today, %d in all (%v); want 0", q.Failed, q.FailedTotal, err)
 	}
 }
 
