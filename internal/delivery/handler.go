@@ -83,6 +83,8 @@ func New(d Deps) *Handler {
 
 // attempt is one run of one task, carried through the steps for logging.
 type attempt struct {
+	// id is the notification's id (not its asynq task id): the record,
+	// the claim and the log lines go by it.
 	id       string
 	number   int
 	retried  int
@@ -107,7 +109,8 @@ type attempt struct {
 // ProcessTask delivers one notification.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a := &attempt{task: t}
-	a.id, _ = asynq.GetTaskID(ctx)
+	taskID, _ := asynq.GetTaskID(ctx)
+	a.id = notification.IDOfTask(taskID)
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.number = a.retried + 1
@@ -329,9 +332,12 @@ func (h *Handler) failed(ctx context.Context, a *attempt, err error) error {
 }
 
 // tokenFailed handles a failure to get a token. A transient one (busy,
-// 5xx, timeout) backs off like any transient failure. Even WeChat refusing
-// our secret is not the notification's fault: it waits at least a minute
-// for the configuration to be fixed instead of being archived.
+// 5xx, timeout) backs off like any transient failure. WeChat refusing our
+// secret (bad, frozen, IP not whitelisted) is not the notification's fault:
+// it is deferred at least a minute for the configuration to be fixed, a
+// wait that spends no retry and is no failure in asynq's counts — counted,
+// every queued notification would read as failing and end archived after
+// MAX_RETRY refusals, though nothing was wrong with it.
 func (h *Handler) tokenFailed(ctx context.Context, a *attempt, err error) error {
 	out := wechat.Classify(err)
 	attrs := []slog.Attr{slog.Int("errcode", out.Code), slog.String("reason", out.Reason), slog.String("error", err.Error())}
@@ -341,7 +347,7 @@ func (h *Handler) tokenFailed(ctx context.Context, a *attempt, err error) error 
 	case wechat.Transient:
 		return h.giveBack(ctx, a, &atLeast{wait: out.Wait, err: err}, false, "retried_token_"+out.Reason, slog.LevelWarn, attrs...)
 	}
-	return h.giveBack(ctx, a, &atLeast{wait: max(out.Wait, time.Minute), err: err}, false, "retried_token_refused", slog.LevelError, attrs...)
+	return h.giveBack(ctx, a, &deferred{wait: max(out.Wait, time.Minute), err: err}, false, "retried_token_refused", slog.LevelError, attrs...)
 }
 
 // giveBack returns a claimed grant (WeChat spends one only on success),

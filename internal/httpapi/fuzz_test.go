@@ -445,7 +445,7 @@ func FuzzNotificationsBody(f *testing.F) {
 		// What was queued is something the worker can send as it is.
 		p := e.taskPayload(id) // notification.Decode, as the worker does
 		if p.Template != tmpl.Name || p.TemplateID != tmpl.TemplateID || p.DedupeKey != str(st.body, "dedupe_key") ||
-			notification.TaskID(p.Template, p.DedupeKey) != id || len(p.Data) != len(tmpl.Keywords) {
+			notification.ID(p.Template, p.DedupeKey) != id || len(p.Data) != len(tmpl.Keywords) {
 			t.Fatalf("body %q: task %s holds %+v", body, id, p)
 		}
 		for _, kw := range tmpl.Keywords {

@@ -316,7 +316,8 @@ func standInWorker(t *testing.T, e *env, msgid string) {
 	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(notification.TaskType, func(ctx context.Context, task *asynq.Task) error {
-		id, _ := asynq.GetTaskID(ctx)
+		taskID, _ := asynq.GetTaskID(ctx)
+		id := notification.IDOfTask(taskID)
 		p, err := notification.Decode(task.Payload())
 		if err != nil {
 			return err

@@ -79,8 +79,10 @@ type Deps struct {
 	// Gatherer serves /metrics; Metrics records into the same registry.
 	Gatherer prometheus.Gatherer
 	Metrics  *Metrics
-	// Dashboard is asynqmon's handler rooted at DashboardPath, served behind
-	// basic auth with AdminUser/AdminPassword; nil turns it off.
+	// Dashboard is asynqmon's handler rooted at DashboardPath (NewDashboard),
+	// served behind basic auth with AdminUser/AdminPassword, its page
+	// rewritten (dashboardPage); nil turns it off. Actions under AdminPrefix
+	// from another origin are refused whatever the credentials (origin.go).
 	Dashboard     http.Handler
 	AdminUser     string
 	AdminPassword string
@@ -114,7 +116,11 @@ func New(d Deps) (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		return nil, err
 	}
-	r.Use(recoverPanics(d.Logger), logRequests(d.Logger), instrument(d.Metrics), limitBody(d.MaxBodyBytes))
+	proxies, err := parseProxies(d.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	r.Use(recoverPanics(d.Logger), logRequests(d.Logger), instrument(d.Metrics), limitBody(d.MaxBodyBytes), sameOriginAdmin(proxies))
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
 	r.NoMethod(func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here", "")
@@ -142,7 +148,9 @@ func New(d Deps) (*gin.Engine, error) {
 	v1.GET("/users/:user_id/notifications", store, h.requireAPIKey, h.userNotifications)
 
 	if d.Dashboard != nil {
-		h.mountDashboard(r)
+		if err := h.mountDashboard(r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }

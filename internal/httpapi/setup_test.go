@@ -15,7 +15,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -53,9 +52,10 @@ type options struct {
 	dashboard   bool
 	loginPerMin int
 	maxBody     int64
-	redisURL    string // a dedicated server's URL instead of a lent database
-	pushAESKey  string // with push on: safe mode
-	push        bool   // serve /v1/wx/events with pushToken
+	redisURL    string   // a dedicated server's URL instead of a lent database
+	proxies     []string // TrustedProxies
+	pushAESKey  string   // with push on: safe mode
+	push        bool     // serve /v1/wx/events with pushToken
 	grantSource string
 	sandboxMods []func(*sandbox.Config)
 }
@@ -108,7 +108,7 @@ func setup(t testing.TB, o options) *env {
 		APIKeys:  []string{apiKey, "order-service-key-0002"},
 		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
-		MaxBodyBytes: o.maxBody, StoreTimeout: time.Second,
+		MaxBodyBytes: o.maxBody, StoreTimeout: time.Second, TrustedProxies: o.proxies,
 	}
 	if o.jwt {
 		v, err := identity.NewVerifier(config.UserJWT{Secret: jwtSecret, Claim: "sub", Leeway: time.Second})
@@ -129,7 +129,7 @@ func setup(t testing.TB, o options) *env {
 		d.GrantSource = "client"
 	}
 	if o.dashboard {
-		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})
+		dash := httpapi.NewDashboard(target.AsynqOpt(), !o.jwt)
 		t.Cleanup(func() { _ = dash.Close() })
 		d.Dashboard, d.AdminUser, d.AdminPassword = dash, adminUser, adminPass
 	}
@@ -239,7 +239,7 @@ func orderRequest(user, dedupe string) map[string]any {
 // taskPayload reads the payload the API enqueued for id.
 func (e *env) taskPayload(id string) notification.Payload {
 	e.t.Helper()
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(notification.QueueName, id)
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(notification.QueueName, notification.TaskID(id))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -37,9 +37,9 @@ func BenchmarkPayloadDecode(b *testing.B) {
 	}
 }
 
-func BenchmarkTaskID(b *testing.B) {
+func BenchmarkID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = notification.TaskID("order_arrived", "order-TX20261124001")
+		_ = notification.ID("order_arrived", "order-TX20261124001")
 	}
 }

@@ -30,7 +30,7 @@ func (k Keys) UserList(userID string) string {
 // to the record and deletes the key.
 func (k Keys) Msg(msgid string) string { return "wxnotify:" + k.appID + ":msg:" + msgid }
 
-// idHash is the hash part of a notification id (TaskID): what follows the
+// idHash is the hash part of a notification id (ID): what follows the
 // template and its dash.
 func idHash(id string) string {
 	if i := strings.LastIndexByte(id, '-'); i >= 0 {

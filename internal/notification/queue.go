@@ -61,7 +61,7 @@ type Enqueued struct {
 // repeats the call, and the repeat finds that and queues the task. asynq's
 // task id keeps two such repeats from queueing it twice.
 func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
-	id := TaskID(p.Template, p.DedupeKey)
+	id := ID(p.Template, p.DedupeKey)
 	user := p.UserID
 	if user == "" {
 		user = p.OpenID
@@ -100,7 +100,7 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	}
 	if st.State == StatePending || st.State == StateScheduled {
 		// Accepted but perhaps never queued (see above): queue it now.
-		_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, id) })
+		err := q.inFlight(ctx, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			err = q.queue(ctx, id, p)
 		}
@@ -111,6 +111,19 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	return Enqueued{ID: id, State: st.State, Duplicate: true}, nil
 }
 
+// inFlight finds notification id's task on asynq: nil if it is there,
+// asynq.ErrTaskNotFound if not. A task queued before task ids took their
+// dotted form (TaskID) is under the notification id itself: looked for too,
+// so that a repeat does not queue a second task beside it (the worker's
+// claim would keep that one from sending twice, but it would still run).
+func (q *Queue) inFlight(ctx context.Context, id string) error {
+	_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, TaskID(id)) })
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		_, err = inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, id) })
+	}
+	return err
+}
+
 // queue puts notification id's task on asynq. asynq keeps it only while it
 // is in flight: the record answers everything after (no retention).
 func (q *Queue) queue(ctx context.Context, id string, p Payload) error {
@@ -118,7 +131,7 @@ func (q *Queue) queue(ctx context.Context, id string, p Payload) error {
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
 	}
-	opts := []asynq.Option{asynq.TaskID(id), asynq.Queue(QueueName), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)}
+	opts := []asynq.Option{asynq.TaskID(TaskID(id)), asynq.Queue(QueueName), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)}
 	if p.SendAt != nil {
 		opts = append(opts, asynq.ProcessAt(*p.SendAt))
 	}
@@ -172,7 +185,7 @@ func (q *Queue) Status(ctx context.Context, id string) (Status, error) {
 
 // Lookup is Status by the template and dedupe key the order service posted.
 func (q *Queue) Lookup(ctx context.Context, template, dedupeKey string) (Status, error) {
-	return q.Status(ctx, TaskID(template, dedupeKey))
+	return q.Status(ctx, ID(template, dedupeKey))
 }
 
 // ErrBadCursor is returned for a cursor UserNotifications did not give.

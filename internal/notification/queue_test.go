@@ -178,8 +178,8 @@ func TestAcceptedButNeverQueuedIsQueuedByTheRepeat(t *testing.T) {
 	if err != nil || repeat.ID != first.ID {
 		t.Fatalf("repeat: %+v, %v", repeat, err)
 	}
-	if ids := pending(t, rdb); len(ids) != 1 || ids[0] != first.ID {
-		t.Fatalf("after the repeat asynq holds %v; want the task %s", ids, first.ID)
+	if ids := pending(t, rdb); len(ids) != 1 || ids[0] != notification.TaskID(first.ID) {
+		t.Fatalf("after the repeat asynq holds %v; want the task %s", ids, notification.TaskID(first.ID))
 	}
 	// A further repeat while it is queued queues nothing more.
 	if _, err := q.Enqueue(ctx, p); err != nil {
@@ -187,6 +187,32 @@ func TestAcceptedButNeverQueuedIsQueuedByTheRepeat(t *testing.T) {
 	}
 	if ids := pending(t, rdb); len(ids) != 1 {
 		t.Fatalf("after a second repeat asynq holds %v; want one task", ids)
+	}
+}
+
+// A task queued before task ids were dotted (notification.TaskID) is under
+// the notification id itself: a repeat finds it and queues no second task.
+func TestRepeatFindsATaskQueuedUnderTheOldID(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-1", "order-old")
+	first, err := q.Enqueue(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(rdb).DeleteAllPendingTasks(notification.QueueName); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := p.Encode()
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(notification.TaskType, b), asynq.TaskID(first.ID), asynq.Queue(notification.QueueName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if ids := pending(t, rdb); len(ids) != 1 || ids[0] != first.ID {
+		t.Fatalf("after the repeat asynq holds %v; want only the old task %s", ids, first.ID)
 	}
 }
 

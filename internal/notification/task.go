@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -42,12 +43,35 @@ type Payload struct {
 	SendAt           *time.Time `json:"send_at,omitempty"`
 }
 
-// TaskID derives the task id from template and dedupe key, so that the same
-// notification posted twice maps to one task. It is URL-safe and names the
-// template for people reading the dashboard.
-func TaskID(template, dedupeKey string) string {
+// ID derives a notification's id from its template and dedupe key, so that
+// the same notification posted twice has one id: the template, a dash and
+// 32 hex digits of a hash ("order_arrived-3f2a…"). It is URL-safe, names the
+// template for people reading it, and is what the API answers with.
+func ID(template, dedupeKey string) string {
 	sum := sha256.Sum256([]byte(template + "\x00" + dedupeKey))
 	return template + "-" + hex.EncodeToString(sum[:16])
+}
+
+// TaskID is the asynq task id of notification id: the id with a dot for its
+// dash ("order_arrived.3f2a…"). asynqmon shows a task id only up to its first
+// dash — it expects UUIDs — so with the id itself every row of the dashboard
+// read "order_arrived". Template names have no dash or dot (registry), nor
+// does the hash, so the two forms map one to one.
+func TaskID(id string) string {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 {
+		return id[:i] + "." + id[i+1:]
+	}
+	return id
+}
+
+// IDOfTask is the notification id of an asynq task id. Tasks queued before
+// task ids took the dotted form carry the notification id itself; both are
+// read.
+func IDOfTask(taskID string) string {
+	if i := strings.LastIndexByte(taskID, '.'); i >= 0 && !strings.Contains(taskID, "-") {
+		return taskID[:i] + "-" + taskID[i+1:]
+	}
+	return taskID
 }
 
 // Encode serialises p for the task.

@@ -8,25 +8,48 @@ import (
 	"wxnotify/internal/notification"
 )
 
-func TestTaskIDIsStableDistinctAndURLSafe(t *testing.T) {
+func TestIDIsStableDistinctAndURLSafe(t *testing.T) {
 	t.Parallel()
-	a := notification.TaskID("order_arrived", "order-1")
-	if a != notification.TaskID("order_arrived", "order-1") {
+	a := notification.ID("order_arrived", "order-1")
+	if a != notification.ID("order_arrived", "order-1") {
 		t.Fatal("the same template and dedupe key gave two ids")
 	}
 	for _, other := range []string{
-		notification.TaskID("order_arrived", "order-2"),
-		notification.TaskID("transit_reminder", "order-1"),
+		notification.ID("order_arrived", "order-2"),
+		notification.ID("transit_reminder", "order-1"),
 		// No ambiguity from joining: ("a", "b\x00c") is not ("a\x00b", "c").
-		notification.TaskID("order_arrived\x00order", "-1"),
+		notification.ID("order_arrived\x00order", "-1"),
 	} {
 		if other == a {
 			t.Fatalf("distinct notifications share id %s", a)
 		}
 	}
-	weird := notification.TaskID("order_arrived", "订单/../?#%20 42")
+	weird := notification.ID("order_arrived", "订单/../?#%20 42")
 	if url.PathEscape(weird) != weird || !strings.HasPrefix(weird, "order_arrived-") || len(weird) != len("order_arrived-")+32 {
 		t.Fatalf("id %q is not a URL-safe template-prefixed id", weird)
+	}
+}
+
+// asynqmon shows a task id up to its first dash (its utils.ts uuidPrefix):
+// the task id has none, so the dashboard shows it whole, and it maps back to
+// the notification id — from task ids queued before the change too.
+func TestTaskIDHasNoDashAndMapsBack(t *testing.T) {
+	t.Parallel()
+	id := notification.ID("order_arrived", "order-1")
+	task := notification.TaskID(id)
+	if strings.Contains(task, "-") || task != "order_arrived."+strings.TrimPrefix(id, "order_arrived-") {
+		t.Fatalf("TaskID(%s) = %s; want the id with a dot for its dash", id, task)
+	}
+	if url.PathEscape(task) != task {
+		t.Fatalf("task id %q is not URL-safe", task)
+	}
+	if notification.TaskID(notification.ID("order_arrived", "order-2")) == task {
+		t.Fatal("two notifications share a task id")
+	}
+	for _, from := range []string{task, id} { // id: a task queued before task ids were dotted
+		if got := notification.IDOfTask(from); got != id {
+			t.Errorf("IDOfTask(%s) = %s; want %s", from, got, id)
+		}
 	}
 }
 

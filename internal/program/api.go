@@ -15,7 +15,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynq/x/metrics"
-	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -80,7 +79,7 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, StoreTimeout: cfg.Redis.Timeout,
 	}
 	if cfg.AdminUser != "" {
-		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})
+		dash := httpapi.NewDashboard(target.AsynqOpt(), !cfg.UserJWT.Enabled())
 		defer dash.Close()
 		deps.Dashboard, deps.AdminUser, deps.AdminPassword = dash, cfg.AdminUser, cfg.AdminPassword.Reveal()
 	} else {

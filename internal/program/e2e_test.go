@@ -337,12 +337,44 @@ func TestE2EMinuteQuotaDefersWithoutSpendingRetries(t *testing.T) {
 	if st["attempts"] != float64(0) || next.Before(before.Add(59*time.Second)) {
 		t.Fatalf("status %v; want a retry a minute out with no attempt counted", st)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(s.rdb).GetTaskInfo(notification.QueueName, st["id"].(string))
-	if err != nil || info.Retried != 0 {
-		t.Fatalf("asynq retried count %d (%v); want 0", info.Retried, err)
-	}
+	s.wantNoFailure(st["id"].(string))
 	if g := s.ourGrants(user); g != "1" {
 		t.Fatalf("our grant %s; want 1 (given back)", g)
+	}
+}
+
+// WeChat refusing our secret is not the notification's fault: it waits for
+// the configuration to be fixed, spending no retry and counting as no
+// failure, so it is never archived for it.
+func TestE2ERefusedSecretDefersWithoutSpendingRetries(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, 1)
+	user := s.user(1, 1)
+	if err := s.sb.SetFaults(sandbox.Faults{SecretFrozen: true}); err != nil { // after the login, which needs the secret too
+		t.Fatal(err)
+	}
+	before := time.Now()
+	st := s.waitState(s.notify(user, "order-frozen", nil), "retry", 10*time.Second)
+	next, _ := time.Parse(time.RFC3339, st["next_process_at"].(string))
+	if st["attempts"] != float64(0) || next.Before(before.Add(59*time.Second)) || !strings.Contains(st["last_error"].(string), "40243") {
+		t.Fatalf("status %v; want a retry a minute out with no attempt counted and 40243 as the last error", st)
+	}
+	s.wantNoFailure(st["id"].(string))
+}
+
+// wantNoFailure checks that asynq counted no failure for notification id:
+// its task's retries (which MAX_RETRY bounds) and the queue's failed counts
+// (what asynqmon shows as Failed and Error rate) are zero.
+func (s *stack) wantNoFailure(id string) {
+	s.t.Helper()
+	ins := asynq.NewInspectorFromRedisClient(s.rdb)
+	info, err := ins.GetTaskInfo(notification.QueueName, notification.TaskID(id))
+	if err != nil || info.Retried != 0 {
+		s.t.Fatalf("asynq retried count %d (%v); want 0", info.Retried, err)
+	}
+	q, err := ins.GetQueueInfo(notification.QueueName)
+	if err != nil || q.Failed != 0 || q.FailedTotal != 0 {
+		s.t.Fatalf("asynq counts %d failures today, %d in all (%v); want 0", q.Failed, q.FailedTotal, err)
 	}
 }
 
@@ -359,7 +391,7 @@ func TestE2ESameTaskTwiceSendsOnce(t *testing.T) {
 	p := notification.Payload{Template: "order_arrived", TemplateID: orderTmpl, UserID: user, DedupeKey: "order-8", Data: map[string]string{"thing1": "x"}}
 	b, _ := p.Encode()
 	if _, err := asynq.NewClientFromRedisClient(s.rdb).Enqueue(asynq.NewTask(notification.TaskType, b),
-		asynq.TaskID(id), asynq.Queue(notification.QueueName)); err != nil {
+		asynq.TaskID(notification.TaskID(id)), asynq.Queue(notification.QueueName)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second) // bounds a stuck worker; it picks up within 10 ms
@@ -403,7 +435,7 @@ func TestE2ESameTaskRunningTwiceAtOnceSendsOnce(t *testing.T) {
 	}
 	// The first run is in its one-second send: queue the task again as a
 	// promoted replica that missed the dequeue would hold it.
-	if err := s.rdb.LPush(ctx, "asynq:{"+notification.QueueName+"}:pending", id).Err(); err != nil {
+	if err := s.rdb.LPush(ctx, "asynq:{"+notification.QueueName+"}:pending", notification.TaskID(id)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	st := s.waitState(id, "completed", 15*time.Second)

@@ -262,7 +262,7 @@ func runFailover(t *testing.T, f failover) {
 		deadline := maxTime(promoted, p.answered).Add(15 * time.Second)
 		at, ok := deliveredBy(s, p.user, deadline)
 		if !ok {
-			id := notification.TaskID("order_arrived", p.dedupe)
+			id := notification.ID("order_arrived", p.dedupe)
 			if slices.ContainsFunc(workers, func(w *process) bool { return strings.Contains(w.logs(), id) }) {
 				lost++
 				t.Errorf("%s: %s (answered 202), which a worker had started, not delivered 15 s after the promotion", f.name, p.dedupe)
@@ -300,7 +300,7 @@ func runFailover(t *testing.T, f failover) {
 		duplicated += max(0, len(s.sb.Messages(u, ""))-1)
 	}
 	for _, p := range accepted {
-		_, st := s.call("GET", "/v1/notifications/"+notification.TaskID("order_arrived", p.dedupe), e2eKey, nil)
+		_, st := s.call("GET", "/v1/notifications/"+notification.ID("order_arrived", p.dedupe), e2eKey, nil)
 		if st["state"] != "completed" || result(st, "status") != "delivered" {
 			t.Errorf("%s: %s reached the phone but its status is %v", f.name, p.dedupe, st)
 		}

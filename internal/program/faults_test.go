@@ -161,7 +161,7 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 	recovererBound := 30*time.Second + 30*time.Second + time.Minute + 5*time.Second
 	lostDequeues := 0
 	for i := range accepted {
-		id := notification.TaskID("order_arrived", fmt.Sprintf("restart-%d", i))
+		id := notification.ID("order_arrived", fmt.Sprintf("restart-%d", i))
 		st, ok := s.finishedWithin(id, max(0, limit-time.Since(restarted)))
 		if !ok {
 			if strings.Contains(s.workers[0].logs.String(), id) {

@@ -44,8 +44,9 @@ import (
 
 // Undocumented are the path prefixes the API serves that openapi.yaml does
 // not describe, with the reason. Their answers are not checked, except that
-// a refusal of credentials (401, written by our own middleware, not by the
-// undocumented handler) must still be the Error body.
+// a refusal of credentials (401) or of a request from another origin (403),
+// both written by our own middleware, not by the undocumented handler, must
+// still be the Error body.
 var Undocumented = map[string]string{
 	httpapi.DashboardPath: "asynqmon's own UI and JSON API, served behind basic auth",
 }
@@ -129,7 +130,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Check returns why an answer to req breaks the document, or nil.
 func (c *Checker) Check(req *http.Request, status int, header http.Header, body []byte) error {
 	if undocumented(req.URL.Path) {
-		if status == http.StatusUnauthorized {
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			return c.checkError(req, header, body)
 		}
 		return nil

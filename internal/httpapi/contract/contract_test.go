@@ -87,6 +87,8 @@ func TestCheckerRefusesUndeclaredAnswers(t *testing.T) {
 		{"dashboard page", "GET", "/admin/asynq/", 200, http.Header{"Content-Type": {"text/html"}}, "<html>", true},
 		{"dashboard 401 error body", "GET", "/admin/asynq/api/queues", 401, jsonType, errBody, true},
 		{"dashboard 401 empty", "GET", "/admin/asynq/api/queues", 401, http.Header{}, "", false},
+		{"dashboard 403 error body", "POST", "/admin/asynq/api/queues/q:pause", 403, jsonType, errBody, true},
+		{"dashboard 403 empty", "POST", "/admin/asynq/api/queues/q:pause", 403, http.Header{}, "", false},
 	} {
 		req := httptest.NewRequest(tc.method, tc.path, nil)
 		err := c.Check(req, tc.status, tc.header, []byte(tc.body))

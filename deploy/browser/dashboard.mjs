@@ -1,0 +1,125 @@
+// Drives the queue dashboard (/admin/asynq/) in Debian's headless Chromium
+// with playwright-core, as an operator would, and prints what it saw as one
+// JSON object on stdout. It asserts nothing: internal/program's
+// TestBrowserDashboard starts the api, runs this script and judges the
+// result. Usage: node dashboard.mjs '<config JSON>' (see TestBrowserDashboard).
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(process.argv[2]);
+const api = new URL(cfg.api).origin;
+const root = `${api}/admin/asynq`;
+const timeout = cfg.timeoutMs;
+
+// What the browser did, by phase: "dashboard" is the operator's visit;
+// "foreign" is the admin's browser on another origin's page.
+const seen = { console: [], failed: [], bad: [], foreign: [], requests: 0, pages: {}, forms: [], shots: [] };
+let phase = "dashboard";
+
+const context = await chromium.launchPersistentContext(cfg.userDataDir, {
+  executablePath: cfg.chromium,
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+  // Answered when the api asks (401 with WWW-Authenticate), as a browser
+  // with the password saved does; only for the api's origin.
+  httpCredentials: { username: cfg.user, password: cfg.password, origin: api },
+  viewport: { width: 1366, height: 860 },
+});
+// CSP violations also reach the console, but say so in one line each.
+await context.addInitScript(() => {
+  document.addEventListener("securitypolicyviolation", (e) =>
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "(inline)"}`));
+});
+context.on("console", (m) => {
+  if (m.type() === "error" || m.type() === "warning") seen.console.push({ phase, type: m.type(), text: m.text(), at: m.location().url });
+});
+context.on("weberror", (e) => seen.console.push({ phase, type: "pageerror", text: String(e.error()) }));
+context.on("request", (r) => {
+  seen.requests++;
+  const u = new URL(r.url());
+  if (u.protocol !== "data:" && u.protocol !== "blob:" && u.origin !== api) seen.foreign.push({ phase, url: r.url() });
+});
+context.on("requestfailed", (r) => seen.failed.push({ phase, url: r.url(), error: r.failure()?.errorText }));
+context.on("response", (r) => {
+  if (r.status() >= 400) seen.bad.push({ phase, url: r.url(), status: r.status(), method: r.request().method() });
+});
+
+const page = context.pages()[0] ?? (await context.newPage());
+const text = (sel) => page.locator(sel).allInnerTexts();
+const shot = async (name) => {
+  const path = `${cfg.screenshots}/${name}.png`;
+  await page.screenshot({ path });
+  seen.shots.push(path);
+};
+// asynqmon polls its API every few seconds: "network idle" (500 ms without
+// a request) comes between two polls.
+const settle = () => page.waitForLoadState("networkidle", { timeout });
+
+try {
+  // The overview: the queue is listed, running.
+  await page.goto(`${root}/`, { timeout });
+  const row = page.locator("tr", { has: page.getByRole("link", { name: cfg.queue, exact: true }) });
+  await row.getByText("run", { exact: true }).waitFor({ timeout });
+  await settle();
+  seen.pages.dashboard = await page.locator("body").innerText();
+  await shot("overview");
+
+  // Pause and resume with the dashboard's own buttons: its same-origin
+  // POSTs must still work. The buttons show while the pointer is on the
+  // row's last cell: the first is Pause (Resume once paused).
+  const actions = row.locator("td").last();
+  await actions.hover();
+  await actions.locator("button").first().click({ timeout });
+  await row.getByText("paused", { exact: true }).waitFor({ timeout });
+  seen.pages.pausedByButton = true;
+  await actions.hover();
+  await actions.locator("button").first().click({ timeout });
+  await row.getByText("run", { exact: true }).waitFor({ timeout });
+
+  // The pending tasks: one row per notification, told apart by its id.
+  await page.goto(`${root}/queues/${cfg.queue}?status=pending`, { timeout });
+  const idCells = page.locator("tbody th[scope=row]");
+  await idCells.nth(cfg.tasks - 1).waitFor({ timeout });
+  await settle();
+  seen.pages.ids = await idCells.allInnerTexts();
+  seen.pages.payloads = await text("tbody pre");
+  seen.pages.queue = await page.locator("body").innerText();
+  // Tall enough for both rows: the app scrolls inside its own pane, so a
+  // full-page screenshot would not show more.
+  await page.setViewportSize({ width: 1366, height: 1280 });
+  await shot("queue");
+  await page.setViewportSize({ width: 1366, height: 860 });
+
+  // One task's page, from a click on its row, then by its address (the
+  // server answers the app's page for it).
+  await idCells.first().click();
+  await page.waitForURL(/\/tasks\//, { timeout });
+  await page.getByText(seen.pages.ids[0], { exact: true }).first().waitFor({ timeout });
+  await page.getByText("Payload:").first().waitFor({ timeout });
+  await settle();
+  seen.pages.task = await page.locator("body").innerText();
+  seen.pages.taskURL = page.url();
+  await shot("task");
+  await page.goto(`${root}/queues/${cfg.queue}/tasks/${encodeURIComponent(cfg.taskID)}`, { timeout });
+  await page.getByText(cfg.taskID).first().waitFor({ timeout });
+  await settle();
+  seen.pages.taskByURL = await page.locator("body").innerText();
+
+  // Another origin's page submits a plain form to the pause endpoint in the
+  // admin's browser: the browser navigates to the answer.
+  phase = "foreign";
+  for (const from of cfg.foreignPages) {
+    const p = await context.newPage();
+    const answered = p.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith(":pause"), { timeout });
+    await p.goto(from, { timeout });
+    const r = await answered;
+    seen.forms.push({ from, status: r.status(), body: await r.text(), headers: await r.request().allHeaders() });
+    await p.close();
+  }
+} catch (e) {
+  seen.error = String(e.stack || e);
+  await page.screenshot({ path: `${cfg.screenshots}/failure.png` }).catch(() => {});
+} finally {
+  await context.close();
+}
+process.stdout.write(JSON.stringify(seen));
