@@ -407,12 +407,20 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		wctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), a.deadline)
 	}
 	defer cancel()
+	// The outcome's count (the operator console's chart) rides in a round
+	// trip the outcome makes anyway: the batch after a completion when
+	// there is one (always, for a delivery), else the record's own write.
+	count := h.records.CountCall(a.p.Template, a.outcome, time.Now())
+	var withRecord []*redisconn.ScriptCall
+	if count != nil && (err != nil || !(a.claimed || a.ambiguous || res.Status == notification.Delivered && h.sentEvents)) {
+		withRecord, count = append(withRecord, count), nil
+	}
 	if err == nil {
 		// Until the record says completed, a later run of this task could
 		// send again: the worker's client waits out a Redis outage until
 		// wctx's deadline (deadline.go), and until then no other run may
 		// send (the claim).
-		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode); werr != nil {
+		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode, withRecord...); werr != nil {
 			// Redis stayed away for the rest of the run's time. The claim
 			// stays: the next run takes it over as ambiguous (a 43101 then
 			// ends it probably_delivered; a second grant at WeChat would let
@@ -437,6 +445,9 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 			link = h.records.DeliveredCall(a.id, res.MsgID)
 			calls = append(calls, link)
 		}
+		if count != nil {
+			calls = append(calls, count)
+		}
 		if len(calls) > 0 {
 			_ = redisconn.RunScripts(wctx, h.rdb, calls...)
 		}
@@ -451,13 +462,13 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		return nil
 	}
 	if errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry {
-		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode); werr != nil {
+		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode, withRecord...); werr != nil {
 			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 		}
 		return err
 	}
 	delay := h.delay(a.retried, err, a.task)
-	if werr := h.records.Retry(wctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err)); werr != nil {
+	if werr := h.records.Retry(wctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err), withRecord...); werr != nil {
 		h.log.Error("retry not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 	}
 	return &planned{delay: delay, err: err}
