@@ -132,6 +132,7 @@ func setup(t testing.TB, o options) *env {
 		dash := asynqmon.New(asynqmon.Options{RootPath: httpapi.DashboardPath, RedisConnOpt: target.AsynqOpt()})
 		t.Cleanup(func() { _ = dash.Close() })
 		d.Dashboard, d.AdminUser, d.AdminPassword = dash, adminUser, adminPass
+		d.Console = newConsole(t, rdb, queue, log)
 	}
 	router, err := httpapi.New(d)
 	if err != nil {

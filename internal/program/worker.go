@@ -53,7 +53,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	handler := delivery.New(delivery.Deps{
 		Redis: rdb, AppID: cfg.WeChat.AppID, Tokens: tokens, Sender: client,
-		Limiter:   ratelimit.PerSecond(rdb, "wxnotify:"+cfg.WeChat.AppID+":send:", cfg.SendRate, cfg.SendRate),
+		Limiter:   ratelimit.PerSecond(rdb, sendRatePrefix(cfg.WeChat.AppID), cfg.SendRate, cfg.SendRate),
 		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
 		SentEvents: cfg.SentEvents,
 	})
@@ -135,3 +135,7 @@ func asynqLevel(level string) asynq.LogLevel {
 	}
 	return asynq.InfoLevel
 }
+
+// sendRatePrefix names the appid's shared send rate (keyed by the appid
+// under it); the api's console reads it.
+func sendRatePrefix(appID string) string { return "wxnotify:" + appID + ":send:" }
