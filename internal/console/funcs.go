@@ -25,9 +25,9 @@ var funcs = template.FuncMap{
 			return "0s"
 		}
 		if d >= time.Second {
-			d = d.Truncate(time.Second)
+			return d.Truncate(time.Second).String()
 		}
-		return d.String()
+		return d.Round(time.Millisecond).String()
 	},
 	"pct": func(f float64) string { return fmt.Sprintf("%.0f %%", f*100) },
 	"label": func(class string) string {
