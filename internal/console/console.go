@@ -59,10 +59,10 @@ type Deps struct {
 	// Token reads the access_token's health (accesstoken.ReadHealth).
 	Token func(ctx context.Context) (accesstoken.Health, error)
 	// SendBacklog reads how far the shared send rate is booked ahead
-	// (ratelimit.Backlog); SendRate is the configured sends per second, 0
-	// if this process does not know it.
+	// (ratelimit.Backlog); SendRate reads the sends per second the workers
+	// are configured with, 0 if none said.
 	SendBacklog func(ctx context.Context) (time.Duration, error)
-	SendRate    int
+	SendRate    func(ctx context.Context) (int, error)
 	// DashboardPath is where asynqmon is served, for links.
 	DashboardPath string
 	// Now is the clock (time.Now by default).
@@ -83,7 +83,7 @@ var stylesheet []byte
 
 // New parses the pages.
 func New(d Deps) (*Console, error) {
-	if d.Logger == nil || d.Registry == nil || d.Notifications == nil || d.Users == nil || d.Queues == nil || d.Token == nil || d.SendBacklog == nil {
+	if d.Logger == nil || d.Registry == nil || d.Notifications == nil || d.Users == nil || d.Queues == nil || d.Token == nil || d.SendBacklog == nil || d.SendRate == nil {
 		return nil, errors.New("console: missing dependency")
 	}
 	if d.Now == nil {

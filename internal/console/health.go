@@ -23,6 +23,7 @@ type healthPage struct {
 	// InUse is the share of the send rate's burst booked (0–1), when the
 	// rate is known.
 	InUse      float64
+	Booked     int
 	QueueName  string
 	Queue      *asynq.QueueInfo
 	NoQueueYet bool
@@ -30,8 +31,12 @@ type healthPage struct {
 
 func (c *Console) health(ctx *gin.Context) {
 	rctx := ctx.Request.Context()
-	p := healthPage{SendRate: c.SendRate, QueueName: notification.QueueName}
+	p := healthPage{QueueName: notification.QueueName}
 	var err error
+	if p.SendRate, err = c.SendRate(rctx); err != nil {
+		c.unavailable(ctx, "read send rate", err)
+		return
+	}
 	if p.Token, err = c.Token(rctx); err != nil {
 		c.unavailable(ctx, "read token health", err)
 		return
@@ -46,6 +51,7 @@ func (c *Console) health(ctx *gin.Context) {
 	if p.SendRate > 0 {
 		// The burst is one second's worth (program.Worker's limiter).
 		p.InUse = min(1, p.Backlog.Seconds())
+		p.Booked = int(p.Backlog.Seconds() * float64(p.SendRate))
 	}
 	p.Queue, err = queueInfo(rctx, c.Queues, notification.QueueName)
 	switch {

@@ -38,7 +38,7 @@ func newConsole(t testing.TB, rdb redis.UniversalClient, queue *notification.Que
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
 			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+sandboxtest.AppID+":send:", sandboxtest.AppID)
 		},
-		SendRate:      500,
+		SendRate:      func(context.Context) (int, error) { return 500, nil },
 		DashboardPath: "/admin/asynq",
 	})
 	if err != nil {

@@ -166,6 +166,13 @@ func newConsole(log *slog.Logger, reg *registry.Registry, rdb redis.UniversalCli
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
 			return ratelimit.Backlog(ctx, rdb, sendRatePrefix(appID), appID)
 		},
+		SendRate: func(ctx context.Context) (int, error) {
+			n, err := rdb.Get(ctx, sendRateKey(appID)).Int()
+			if errors.Is(err, redis.Nil) {
+				return 0, nil
+			}
+			return n, err
+		},
 		DashboardPath: httpapi.DashboardPath,
 	})
 }

@@ -2,7 +2,10 @@ package program
 
 import (
 	"context"
+	"io"
 	"maps"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +18,7 @@ import (
 // record, a skip with the record's write.
 func TestE2EOutcomesAreCounted(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, 1)
+	s := newStackEnv(t, 1, map[string]string{"ADMIN_USER": "ops", "ADMIN_PASSWORD": "console-password-1"})
 	s.waitState(s.notify(s.user(1, 1), "count-delivered", nil), "completed", 10*time.Second)
 	s.waitState(s.notify(s.user(1, 0), "count-no-grant", nil), "completed", 10*time.Second)
 	s.waitState(s.notify("never-logged-in", "count-not-bound", nil), "completed", 10*time.Second)
@@ -35,11 +38,30 @@ func TestE2EOutcomesAreCounted(t *testing.T) {
 			}
 		}
 		if maps.Equal(got, want) {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("counts %v; want %v", got, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The api's console shows them, and the rate the worker announced.
+	for path, wants := range map[string][]string{
+		"/admin/outcomes": {`<th>last day</th><td class="num">1</td><td class="num">1</td><td class="num">1</td>`},
+		"/admin/health":   {"500 sends/s", "ago; WeChat gave it"},
+	} {
+		req, _ := http.NewRequest("GET", s.api.addr+path, nil)
+		req.SetBasicAuth("ops", "console-password-1")
+		resp, err := s.apiClient(0).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range wants {
+			if resp.StatusCode != 200 || !strings.Contains(string(b), w) {
+				t.Errorf("GET %s: %d, lacks %q", path, resp.StatusCode, w)
+			}
+		}
 	}
 }
