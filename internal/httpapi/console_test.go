@@ -19,6 +19,7 @@ import (
 	"wxnotify/internal/notification"
 	"wxnotify/internal/ratelimit"
 	"wxnotify/internal/redisconn"
+	"wxnotify/internal/redistest"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/subscriber"
@@ -303,5 +304,26 @@ func TestConsoleRefusesBadInput(t *testing.T) {
 	p := e.page("/admin/?q="+url.QueryEscape(`<script>alert(1)</script>`), true)
 	if p.status != 200 || strings.Contains(p.body, "<script>") || !strings.Contains(p.body, "&lt;script&gt;") {
 		t.Fatalf("a query with markup: %d, escaped: %v", p.status, strings.Contains(p.body, "&lt;script&gt;"))
+	}
+}
+
+// With Redis stopped every console page answers 503 quickly, never a 500.
+func TestConsoleRedisStoppedAnswers503(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t, redistest.Config{})
+	e := setup(t, options{dashboard: true, redisURL: srv.URL(0)})
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/admin/?q=order-1", "/admin/notifications/order_arrived-" + strings.Repeat("0", 32),
+		"/admin/users/u-1", "/admin/outcomes", "/admin/health"} {
+		start := time.Now()
+		p := e.page(path, true)
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("GET %s took %s with Redis down", path, took)
+		}
+		if p.status != 503 || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "Redis did not answer") {
+			t.Errorf("GET %s with Redis down: %d; want 503 with Retry-After", path, p.status)
+		}
 	}
 }
