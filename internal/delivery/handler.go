@@ -110,6 +110,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	return h.process(ctx, a)
+}
+
+// process runs attempt a of its task: what ProcessTask does once it has
+// read the task's id and retry counts from asynq's context.
+func (h *Handler) process(ctx context.Context, a *attempt) error {
+	t := a.task
 	a.number = a.retried + 1
 	a.run = strconv.FormatUint(rand.Uint64(), 36)
 	var bounded bool
