@@ -84,11 +84,12 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 	}
 	trips := &roundTrips{}
 	rdb.AddHook(trips)
+	retried := 0 // the attempt's retries so far
 	run := func(h *Handler, user, dedupe string) (int64, error) {
 		t.Helper()
 		before := trips.n.Load()
-		// What asynq's context would carry: the task's id, no retry yet, 5 at most.
-		err := h.process(ctx, &attempt{task: task(user, dedupe), id: notification.TaskID("order_arrived", dedupe), maxRetry: 5})
+		// What asynq's context would carry: the task's id, its retries so far, 5 at most.
+		err := h.process(ctx, &attempt{task: task(user, dedupe), id: notification.TaskID("order_arrived", dedupe), retried: retried, maxRetry: 5})
 		return trips.n.Load() - before, err
 	}
 	delivers, refuses := newHandler(fakeSender{}), newHandler(fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 40003, Msg: "invalid openid"}})
@@ -101,6 +102,10 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 	}
 	if _, err := run(refuses, "warm", "warm-up-3"); !errors.Is(err, asynq.SkipRetry) {
 		t.Fatal(err)
+	}
+	busy := newHandler(fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: -1, Msg: "system busy"}})
+	if _, err := run(busy, "warm", "warm-up-4"); err == nil {
+		t.Fatal("a busy WeChat delivered")
 	}
 	bind("u1", 1)
 	bind("u2", 0)
@@ -123,6 +128,16 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 			t.Errorf("%s: %d round trips; want %d", c.dedupe, n, c.trips)
 		}
 	}
+	// A transient failure retries, with the count in the retry's write; on
+	// the last retry it ends archived, and is counted so.
+	bind("u4", 2)
+	if n, err := run(busy, "u4", "busy"); err == nil || errors.Is(err, asynq.SkipRetry) || n != 3 {
+		t.Errorf("a retry: %v after %d round trips; want a retry after 3 (begin and claim, the grant back, the record)", err, n)
+	}
+	retried = 5
+	if _, err := run(busy, "u4", "busy"); err == nil {
+		t.Error("the last retry succeeded")
+	}
 	hours, err := notification.NewRecords(rdb, "wxapp", time.Hour).OutcomeCounts(ctx, time.Now(), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +148,7 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 			got[class] += n
 		}
 	}
-	if got["delivered"] != 2 || got["skipped_no_grant"] != 1 || got["skipped_not_bound"] != 2 || got["archived"] != 2 {
+	if got["delivered"] != 2 || got["skipped_no_grant"] != 1 || got["skipped_not_bound"] != 2 || got["archived"] != 3 || got["retrying"] != 2 {
 		t.Fatalf("counts %v", got)
 	}
 }

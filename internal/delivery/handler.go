@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -417,7 +418,12 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 	// The outcome's count (the operator console's chart) rides in a round
 	// trip the outcome makes anyway: the batch after a completion when
 	// there is one (always, for a delivery), else the record's own write.
-	count := h.records.CountCall(a.p.Template, a.outcome, time.Now())
+	archived := err != nil && (errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry)
+	counted := a.outcome
+	if archived && !strings.HasPrefix(counted, "archived_") {
+		counted = "archived_" + counted // its retries are used up: it ends archived
+	}
+	count := h.records.CountCall(a.p.Template, counted, time.Now())
 	var withRecord []*redisconn.ScriptCall
 	if count != nil && (err != nil || !(a.claimed || a.ambiguous || res.Status == notification.Delivered && h.sentEvents)) {
 		withRecord, count = append(withRecord, count), nil
@@ -468,7 +474,7 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		}
 		return nil
 	}
-	if errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry {
+	if archived {
 		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode, withRecord...); werr != nil {
 			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 		}
