@@ -74,7 +74,7 @@ type localEntry struct {
 	errUntil time.Time
 }
 
-type keys struct{ token, lock, err string }
+type keys struct{ token, lock, err, health string }
 
 // Key is the Redis key holding appid's access_token. Its lock and remembered
 // refusal sit beside it under the same hash tag, so the script that reads
@@ -103,7 +103,7 @@ func New(rdb redis.UniversalClient, fetch Fetcher, cfg Config) (*Cache, error) {
 	k := Key(cfg.AppID)
 	return &Cache{
 		rdb: rdb, fetch: fetch, cfg: cfg,
-		keys: keys{token: k, lock: k + ":lock", err: k + ":error"},
+		keys: keys{token: k, lock: k + ":lock", err: k + ":error", health: k + ":health"},
 		log:  cfg.Logger.With(slog.String("appid", cfg.AppID)),
 	}, nil
 }

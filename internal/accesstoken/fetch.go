@@ -29,7 +29,12 @@ func (c *Cache) fetchAndStore(ctx context.Context, owner string) (string, error)
 	if err != nil {
 		if ttl, remember := refusalTTL(err, c.cfg.ErrorTTL); remember {
 			if b, merr := encodeRefusal(err); merr == nil {
-				c.rdb.Set(ctx, c.keys.err, b, ttl)
+				// The operator's record of the refusal shares the round trip.
+				_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					p.Set(ctx, c.keys.err, b, ttl)
+					p.HSet(ctx, c.keys.health, "refused_at", time.Now().Unix(), "refusal", string(b))
+					return nil
+				})
 			}
 		}
 		compareAndDelete.Run(ctx, c.rdb, []string{c.keys.lock}, owner)
@@ -40,6 +45,8 @@ func (c *Cache) fetchAndStore(ctx context.Context, owner string) (string, error)
 	_, rerr := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.keys.token, tok.Value, ttl)
 		p.Del(ctx, c.keys.err)
+		// For operators (Health): once per token lifetime, in the same round trip.
+		p.HSet(ctx, c.keys.health, "fetched_at", storing.Unix(), "expires_in", int64(tok.ExpiresIn/time.Second))
 		// Eval, not Run: inside a pipeline Run's EVALSHA cannot fall back
 		// when the server has not cached the script, and the lock would stay.
 		compareAndDelete.Eval(ctx, p, []string{c.keys.lock}, owner)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -113,6 +114,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.id = notification.IDOfTask(taskID)
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	return h.process(ctx, a)
+}
+
+// process runs attempt a of its task: what ProcessTask does once it has
+// read the task's id and retry counts from asynq's context.
+func (h *Handler) process(ctx context.Context, a *attempt) error {
+	t := a.task
 	a.number = a.retried + 1
 	a.run = strconv.FormatUint(rand.Uint64(), 36)
 	var bounded bool
@@ -413,12 +421,25 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		wctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), a.deadline)
 	}
 	defer cancel()
+	// The outcome's count (the operator console's chart) rides in a round
+	// trip the outcome makes anyway: the batch after a completion when
+	// there is one (always, for a delivery), else the record's own write.
+	archived := err != nil && (errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry)
+	counted := a.outcome
+	if archived && !strings.HasPrefix(counted, "archived_") {
+		counted = "archived_" + counted // its retries are used up: it ends archived
+	}
+	count := h.records.CountCall(a.p.Template, counted, time.Now())
+	var withRecord []*redisconn.ScriptCall
+	if count != nil && (err != nil || !(a.claimed || a.ambiguous || res.Status == notification.Delivered && h.sentEvents)) {
+		withRecord, count = append(withRecord, count), nil
+	}
 	if err == nil {
 		// Until the record says completed, a later run of this task could
 		// send again: the worker's client waits out a Redis outage until
 		// wctx's deadline (deadline.go), and until then no other run may
 		// send (the claim).
-		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode); werr != nil {
+		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode, withRecord...); werr != nil {
 			// Redis stayed away for the rest of the run's time. The claim
 			// stays: the next run takes it over as ambiguous (a 43101 then
 			// ends it probably_delivered; a second grant at WeChat would let
@@ -443,6 +464,9 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 			link = h.records.DeliveredCall(a.id, res.MsgID)
 			calls = append(calls, link)
 		}
+		if count != nil {
+			calls = append(calls, count)
+		}
 		if len(calls) > 0 {
 			_ = redisconn.RunScripts(wctx, h.rdb, calls...)
 		}
@@ -456,14 +480,14 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		}
 		return nil
 	}
-	if errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry {
-		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode); werr != nil {
+	if archived {
+		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode, withRecord...); werr != nil {
 			h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 		}
 		return err
 	}
 	delay := h.delay(a.retried, err, a.task)
-	if werr := h.records.Retry(wctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err)); werr != nil {
+	if werr := h.records.Retry(wctx, a.id, err.Error(), time.Now().Add(delay), a.outcome, a.errcode, IsFailure(err), withRecord...); werr != nil {
 		h.log.Error("retry not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 	}
 	return &planned{delay: delay, err: err}

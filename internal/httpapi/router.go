@@ -1,6 +1,7 @@
 // Package httpapi is wxnotify's HTTP API: login binding for the mini
 // program, subscription grants, the order service's notification intake
-// and status, health, metrics, the OpenAPI document and the queue dashboard.
+// and status, health, metrics, the OpenAPI document, the queue dashboard
+// and the operator console (internal/console).
 package httpapi
 
 import (
@@ -86,7 +87,10 @@ type Deps struct {
 	Dashboard     http.Handler
 	AdminUser     string
 	AdminPassword string
-	MaxBodyBytes  int64
+	// Console is the operator console, served under ConsolePath behind the
+	// same basic auth; nil turns it off.
+	Console      ConsolePages
+	MaxBodyBytes int64
 	// TrustedProxies may set X-Forwarded-For; none by default, so the client
 	// IP (for the login rate limit) cannot be forged.
 	TrustedProxies []string
@@ -105,6 +109,9 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	if d.Dashboard != nil && (d.AdminUser == "" || d.AdminPassword == "") {
 		return nil, errors.New("httpapi: the dashboard needs AdminUser and AdminPassword")
+	}
+	if d.Console != nil && (d.AdminUser == "" || d.AdminPassword == "") {
+		return nil, errors.New("httpapi: the console needs AdminUser and AdminPassword")
 	}
 	if d.StoreTimeout <= 0 {
 		d.StoreTimeout = 2 * time.Second
@@ -151,6 +158,9 @@ func New(d Deps) (*gin.Engine, error) {
 		if err := h.mountDashboard(r); err != nil {
 			return nil, err
 		}
+	}
+	if d.Console != nil {
+		h.mountConsole(r)
 	}
 	return r, nil
 }

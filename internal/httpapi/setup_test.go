@@ -132,6 +132,7 @@ func setup(t testing.TB, o options) *env {
 		dash := httpapi.NewDashboard(target.AsynqOpt(), !o.jwt)
 		t.Cleanup(func() { _ = dash.Close() })
 		d.Dashboard, d.AdminUser, d.AdminPassword = dash, adminUser, adminPass
+		d.Console = newConsole(t, rdb, queue, log)
 	}
 	router, err := httpapi.New(d)
 	if err != nil {

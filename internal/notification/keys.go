@@ -1,6 +1,9 @@
 package notification
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Keys names the Redis keys of notifications of one mini program. A
 // record's key carries no hash tag, so records spread over every slot of a
@@ -37,4 +40,11 @@ func idHash(id string) string {
 		return id[i+1:]
 	}
 	return id
+}
+
+// Outcomes is the hash counting the worker's outcomes of the hour that
+// contains at (UTC), one field per template and outcome class
+// (OutcomeField). It carries no hash tag: one key an hour, on one slot.
+func (k Keys) Outcomes(at time.Time) string {
+	return "wxnotify:" + k.appID + ":outcomes:" + at.UTC().Format("2006010215")
 }

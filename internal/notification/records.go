@@ -69,11 +69,13 @@ func BeginResult(call *redisconn.ScriptCall) (done bool, res Result, err error) 
 }
 
 // Retry records an attempt that will run again at next. counts is false for
-// a deferral that WeChat's quota or our limiter imposed.
-func (r *Records) Retry(ctx context.Context, id, lastErr string, next time.Time, outcome string, errcode int, counts bool) error {
-	err := retryAttempt.Run(ctx, r.rdb, []string{r.keys.Record(id)},
-		time.Now().Unix(), clean(lastErr, maxErrorLen), next.Unix(), outcome, errcode, flag(counts)).Err()
-	if err != nil {
+// a deferral that WeChat's quota or our limiter imposed. extra calls (an
+// outcome count) share its round trip.
+func (r *Records) Retry(ctx context.Context, id, lastErr string, next time.Time, outcome string, errcode int, counts bool, extra ...*redisconn.ScriptCall) error {
+	call := &redisconn.ScriptCall{Script: retryAttempt, Keys: []string{r.keys.Record(id)},
+		Args: []any{time.Now().Unix(), clean(lastErr, maxErrorLen), next.Unix(), outcome, errcode, flag(counts)}}
+	_ = redisconn.RunScripts(ctx, r.rdb, append([]*redisconn.ScriptCall{call}, extra...)...)
+	if err := call.Cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("record retry: %w", err)
 	}
 	return nil
@@ -81,11 +83,14 @@ func (r *Records) Retry(ctx context.Context, id, lastErr string, next time.Time,
 
 // Finish records how notification id ended: completed with res, or
 // archived with lastErr. The record is kept for the retention from now.
-func (r *Records) Finish(ctx context.Context, id string, p Payload, maxRetry int, state string, res Result, lastErr, outcome string, errcode int) error {
-	err := finishAttempt.Run(ctx, r.rdb, []string{r.keys.Record(id)},
-		time.Now().Unix(), state, res.Status, res.Reason, res.MsgID, clean(lastErr, maxErrorLen), outcome, errcode,
-		seconds(r.retention), newRecord(p, maxRetry)).Err()
-	if err != nil {
+// extra calls (an outcome count) share its round trip; their answers are
+// the caller's to read.
+func (r *Records) Finish(ctx context.Context, id string, p Payload, maxRetry int, state string, res Result, lastErr, outcome string, errcode int, extra ...*redisconn.ScriptCall) error {
+	call := &redisconn.ScriptCall{Script: finishAttempt, Keys: []string{r.keys.Record(id)},
+		Args: []any{time.Now().Unix(), state, res.Status, res.Reason, res.MsgID, clean(lastErr, maxErrorLen), outcome, errcode,
+			seconds(r.retention), newRecord(p, maxRetry)}}
+	_ = redisconn.RunScripts(ctx, r.rdb, append([]*redisconn.ScriptCall{call}, extra...)...)
+	if err := call.Cmd.Err(); err != nil {
 		return fmt.Errorf("record outcome: %w", err)
 	}
 	return nil

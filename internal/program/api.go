@@ -17,8 +17,11 @@ import (
 	"github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
+	"wxnotify/internal/accesstoken"
 	"wxnotify/internal/config"
+	"wxnotify/internal/console"
 	"wxnotify/internal/httpapi"
 	"wxnotify/internal/identity"
 	"wxnotify/internal/notification"
@@ -67,10 +70,12 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
 
+	users := subscriber.New(rdb, cfg.WeChat.AppID, cfg.SessionTTL)
+	queue := notification.NewQueue(rdb, cfg.WeChat.AppID, cfg.Retention, cfg.MaxRetry)
 	deps := httpapi.Deps{
 		Logger: log, Registry: reg, WeChat: wc,
-		Users:    subscriber.New(rdb, cfg.WeChat.AppID, cfg.SessionTTL),
-		Queue:    notification.NewQueue(rdb, cfg.WeChat.AppID, cfg.Retention, cfg.MaxRetry),
+		Users:    users,
+		Queue:    queue,
 		Identity: verifier, Events: events, GrantSource: cfg.GrantSource,
 		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:"+cfg.WeChat.AppID+":login:", cfg.LoginRatePerMinute),
 		APIKeys:  reveal(cfg.APIKeys),
@@ -84,6 +89,11 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		deps.Dashboard, deps.AdminUser, deps.AdminPassword = dash, cfg.AdminUser, cfg.AdminPassword.Reveal()
 	} else {
 		log.Warn("queue dashboard off: set ADMIN_USER and ADMIN_PASSWORD to serve it at " + httpapi.DashboardPath + "/")
+	}
+	if cfg.AdminUser != "" {
+		if deps.Console, err = newConsole(log, reg, rdb, queue, users, cfg.WeChat.AppID); err != nil {
+			return err
+		}
 	}
 	router, err := httpapi.New(deps)
 	if err != nil {
@@ -143,4 +153,25 @@ func reveal(keys []config.Secret) []string {
 		out[i] = k.Reveal()
 	}
 	return out
+}
+
+// newConsole builds the operator console (served beside the dashboard,
+// behind the same account).
+func newConsole(log *slog.Logger, reg *registry.Registry, rdb redis.UniversalClient, q *notification.Queue, users *subscriber.Store, appID string) (*console.Console, error) {
+	return console.New(console.Deps{
+		Logger: log, Registry: reg, Notifications: q, Users: users,
+		Queues: asynq.NewInspectorFromRedisClient(rdb),
+		Token:  func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
+		SendBacklog: func(ctx context.Context) (time.Duration, error) {
+			return ratelimit.Backlog(ctx, rdb, sendRatePrefix(appID), appID)
+		},
+		SendRate: func(ctx context.Context) (int, error) {
+			n, err := rdb.Get(ctx, sendRateKey(appID)).Int()
+			if errors.Is(err, redis.Nil) {
+				return 0, nil
+			}
+			return n, err
+		},
+		DashboardPath: httpapi.DashboardPath,
+	})
 }

@@ -53,7 +53,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	handler := delivery.New(delivery.Deps{
 		Redis: rdb, AppID: cfg.WeChat.AppID, Tokens: tokens, Sender: client,
-		Limiter:   ratelimit.PerSecond(rdb, "wxnotify:"+cfg.WeChat.AppID+":send:", cfg.SendRate, cfg.SendRate),
+		Limiter:   ratelimit.PerSecond(rdb, sendRatePrefix(cfg.WeChat.AppID), cfg.SendRate, cfg.SendRate),
 		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
 		SentEvents: cfg.SentEvents,
 	})
@@ -80,6 +80,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		_ = httpSrv.Close()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	announceSendRate(ctx, log, rdb, cfg.WeChat.AppID, cfg.SendRate)
 	log.Info("worker running", "queues", queues, "concurrency", cfg.Concurrency)
 	<-ctx.Done()
 
@@ -134,4 +135,22 @@ func asynqLevel(level string) asynq.LogLevel {
 		return asynq.ErrorLevel
 	}
 	return asynq.InfoLevel
+}
+
+// sendRatePrefix names the appid's shared send rate (keyed by the appid
+// under it); the api's console reads it.
+func sendRatePrefix(appID string) string { return "wxnotify:" + appID + ":send:" }
+
+// sendRateKey holds the send rate the last worker to start was configured
+// with, for the api's console (the api does not read SEND_RATE_PER_SECOND).
+func sendRateKey(appID string) string { return "wxnotify:" + appID + ":send_rate" }
+
+// announceSendRate writes the configured send rate for the console: once
+// at start, never per send. A failure only leaves the console without it.
+func announceSendRate(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, appID string, rate int) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := rdb.Set(ctx, sendRateKey(appID), rate, 0).Err(); err != nil {
+		log.Warn("send rate not announced for the console", slog.Any("error", err))
+	}
 }

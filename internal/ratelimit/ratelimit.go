@@ -5,7 +5,9 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -72,4 +74,30 @@ func (l *Limiter) Allow(ctx context.Context, key string) (retryAfter time.Durati
 		l.mu.Unlock()
 	}
 	return res.RetryAfter, res.Allowed > 0, nil
+}
+
+// Backlog is how far the shared schedule of key runs ahead of now: zero
+// when the limit is idle; at n events a second, Backlog·n events of the
+// burst are in use. One GET, for the operator console; it takes nothing.
+func Backlog(ctx context.Context, rdb redis.UniversalClient, prefix, key string) (time.Duration, error) {
+	v, err := rdb.Get(ctx, "rate:"+prefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read rate limit %s: %w", prefix, err)
+	}
+	// redis_rate keeps the GCRA's theoretical arrival time, in seconds since
+	// 2017-01-01 UTC (to keep the float's precision).
+	tat, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read rate limit %s: %q: %w", prefix, v, err)
+	}
+	const jan2017 = 1483228800
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read Redis time: %w", err)
+	}
+	ahead := tat - (float64(now.UnixMicro())/1e6 - jan2017)
+	return max(0, time.Duration(ahead*float64(time.Second))), nil
 }

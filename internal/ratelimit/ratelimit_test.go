@@ -58,3 +58,25 @@ func TestPerSecondLeasesStayWithinTheRate(t *testing.T) {
 		t.Fatalf("%d events allowed in %s; want between 800 and %d", allowed, time.Since(start), limit)
 	}
 }
+
+// Backlog reads how much of the shared schedule is taken: n events of a
+// rate r put it n/r ahead of now; an unused key has none.
+func TestBacklog(t *testing.T) {
+	t.Parallel()
+	db := redistest.Lend(t)
+	rdb := db.Client(t)
+	ctx := context.Background()
+	if d, err := ratelimit.Backlog(ctx, rdb, "wxnotify:wxapp:send:", "wxapp"); d != 0 || err != nil {
+		t.Fatalf("unused: %s, %v", d, err)
+	}
+	l := ratelimit.PerMinute(rdb, "wxnotify:wxapp:send:", 6) // one event every 10 s
+	for range 2 {
+		if _, ok, err := l.Allow(ctx, "wxapp"); !ok || err != nil {
+			t.Fatal("refused", err)
+		}
+	}
+	d, err := ratelimit.Backlog(ctx, rdb, "wxnotify:wxapp:send:", "wxapp")
+	if err != nil || d < 19*time.Second || d > 20*time.Second {
+		t.Fatalf("after 2 events at 6/min: %s, %v; want about 20 s", d, err)
+	}
+}

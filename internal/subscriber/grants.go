@@ -70,6 +70,23 @@ func (s *Store) Grants(ctx context.Context, userID string) (map[string]int, erro
 	return counts(m), nil
 }
 
+// Unsubscribed returns the templates (by id) the user turned off in
+// WeChat's settings, and when.
+func (s *Store) Unsubscribed(ctx context.Context, userID string) (map[string]time.Time, error) {
+	if !ValidUserID(userID) {
+		return map[string]time.Time{}, nil
+	}
+	m, err := s.rdb.HGetAll(ctx, s.keys.Unsubscribed(userID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read unsubscribed templates: %w", err)
+	}
+	out := make(map[string]time.Time, len(m))
+	for k, v := range m {
+		out[k] = time.Unix(int64(atoi(v)), 0).UTC()
+	}
+	return out, nil
+}
+
 func counts(m map[string]string) map[string]int {
 	out := make(map[string]int, len(m))
 	for k, v := range m {

@@ -49,6 +49,7 @@ import (
 // still be the Error body.
 var Undocumented = map[string]string{
 	httpapi.DashboardPath: "asynqmon's own UI and JSON API, served behind basic auth",
+	httpapi.ConsolePath:   "the operator console's HTML pages (internal/console), served behind the same basic auth",
 }
 
 // Checker holds the parsed, validated document and its router.

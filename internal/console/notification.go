@@ -1,0 +1,64 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/wechat"
+)
+
+// timelinePage is one notification's story.
+type timelinePage struct {
+	notification.Status
+	// UserLabel is the user id, masked if it is an openid; UserLink is ""
+	// then. OpenID is the bound openid, masked ("" if unbound).
+	UserLabel string
+	UserLink  string
+	OpenID    string
+}
+
+// notification is a notification's timeline: accepted, each attempt of its
+// history, the delivered msgid and WeChat's sent event, the state now.
+func (c *Console) notification(ctx *gin.Context) {
+	id := ctx.Param("id")
+	if !idPattern.MatchString(id) {
+		c.problem(ctx, http.StatusBadRequest, "Not a notification id: a template name, a dash and 32 hexadecimal digits.")
+		return
+	}
+	rctx := ctx.Request.Context()
+	st, err := c.Notifications.Status(rctx, id)
+	if errors.Is(err, notification.ErrNotFound) {
+		c.problem(ctx, http.StatusNotFound, "No notification "+id+": never accepted, or past its retention.")
+		return
+	}
+	if err != nil {
+		c.unavailable(ctx, "read notification", err)
+		return
+	}
+	p := timelinePage{Status: st, UserLabel: st.UserID}
+	b, bound, err := c.Users.Lookup(rctx, st.UserID)
+	if err != nil {
+		c.unavailable(ctx, "read binding", err)
+		return
+	}
+	if bound {
+		p.OpenID = wechat.MaskOpenID(b.OpenID)
+	}
+	isOpenID, err := c.isOpenID(rctx, st.UserID, b)
+	if err != nil {
+		c.unavailable(ctx, "read openid index", err)
+		return
+	}
+	if isOpenID {
+		p.UserLabel = wechat.MaskOpenID(st.UserID) + " (an openid, masked)"
+		if !bound {
+			p.OpenID = wechat.MaskOpenID(st.UserID)
+		}
+	} else {
+		p.UserLink = userLink(st.UserID)
+	}
+	c.render(ctx, http.StatusOK, "notification", "Notification "+id, p)
+}

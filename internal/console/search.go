@@ -1,0 +1,151 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/gin-gonic/gin"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wechat"
+)
+
+// searchPage is the front page: the box, and what the query found.
+type searchPage struct {
+	// Query is echoed back unless it was an openid (never shown in clear).
+	Query     string
+	Template  string
+	Templates []string
+	Searched  bool
+	// Notifications found by id or dedupe key; Users by user id or openid.
+	Notifications []notification.Status
+	Users         []userHit
+}
+
+// userHit is a user the query named; a user whose id is their openid is
+// shown masked and inline (a link would carry the openid).
+type userHit struct {
+	Label  string
+	Link   string
+	Via    string
+	Detail *userPage
+}
+
+// idPattern is a notification id (notification.TaskID): the template's
+// name, a dash, 32 hex digits.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}-[0-9a-f]{32}$`)
+
+const maxQuery = 256
+
+// search finds notifications and users by what the operator has at hand:
+// a notification id, a dedupe key (in the chosen template or every one), a
+// user id or an openid.
+func (c *Console) search(ctx *gin.Context) {
+	q, tmpl := strings.TrimSpace(ctx.Query("q")), ctx.Query("template")
+	sp := searchPage{Template: tmpl}
+	for _, t := range c.Registry.Templates() {
+		sp.Templates = append(sp.Templates, t.Name)
+	}
+	if tmpl != "" {
+		if _, ok := c.Registry.Lookup(tmpl); !ok {
+			c.problem(ctx, http.StatusBadRequest, "No template named "+tmpl+" in the registry.")
+			return
+		}
+	}
+	if q == "" {
+		c.render(ctx, http.StatusOK, "search", "Search", sp)
+		return
+	}
+	if len(q) > maxQuery || strings.ContainsFunc(q, unicode.IsControl) {
+		c.problem(ctx, http.StatusBadRequest, "A search is at most 256 characters, without control characters.")
+		return
+	}
+	sp.Searched = true
+	rctx := ctx.Request.Context()
+	seen := map[string]bool{}
+	add := func(st notification.Status) {
+		if !seen[st.ID] {
+			seen[st.ID] = true
+			sp.Notifications = append(sp.Notifications, st)
+		}
+	}
+	// A notification id.
+	if idPattern.MatchString(q) {
+		st, err := c.Notifications.Status(rctx, q)
+		switch {
+		case err == nil:
+			add(st)
+		case !errors.Is(err, notification.ErrNotFound):
+			c.unavailable(ctx, "read notification", err)
+			return
+		}
+	}
+	// A dedupe key, in the chosen template or in each.
+	names := sp.Templates
+	if tmpl != "" {
+		names = []string{tmpl}
+	}
+	for _, name := range names {
+		st, err := c.Notifications.Lookup(rctx, name, q)
+		switch {
+		case err == nil:
+			add(st)
+		case !errors.Is(err, notification.ErrNotFound):
+			c.unavailable(ctx, "look up dedupe key", err)
+			return
+		}
+	}
+	// An openid, through the binding's reverse index.
+	openid := false
+	if user, ok, err := c.Users.UserOf(rctx, q); err != nil {
+		c.unavailable(ctx, "read openid index", err)
+		return
+	} else if ok {
+		openid = true
+		u, err := c.readUser(rctx, user)
+		if err != nil {
+			c.unavailable(ctx, "read user", err)
+			return
+		}
+		sp.Users = append(sp.Users, c.hitOf(u, "openid "+wechat.MaskOpenID(q)))
+		for _, st := range u.Recent {
+			add(st)
+		}
+	}
+	// A user id.
+	if subscriber.ValidUserID(q) && !openid {
+		u, err := c.readUser(rctx, q)
+		if err != nil {
+			c.unavailable(ctx, "read user", err)
+			return
+		}
+		if u.known() {
+			if u.idIsOpenID {
+				openid = true
+			}
+			sp.Users = append(sp.Users, c.hitOf(u, "user id"))
+			for _, st := range u.Recent {
+				add(st)
+			}
+		}
+	}
+	if !openid {
+		sp.Query = q
+	}
+	c.render(ctx, http.StatusOK, "search", "Search", sp)
+}
+
+// hitOf is user u as a search hit, found by via.
+func (c *Console) hitOf(u *userPage, via string) userHit {
+	h := userHit{Label: u.Label, Via: via}
+	if u.idIsOpenID {
+		h.Detail = u
+	} else {
+		h.Link = userLink(u.UserID)
+	}
+	return h
+}

@@ -1,0 +1,154 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"wxnotify/internal/notification"
+	"wxnotify/internal/redistest"
+	"wxnotify/internal/subscriber"
+	"wxnotify/internal/wechat"
+)
+
+type fakeTokens struct{}
+
+func (fakeTokens) Get(context.Context) (string, error)      { return "token", nil }
+func (fakeTokens) Invalidate(context.Context, string) error { return nil }
+
+// fakeSender answers every send with msgid, or with err.
+type fakeSender struct{ err error }
+
+func (s fakeSender) SendSubscribe(context.Context, string, wechat.Message) (string, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	return "msgid-1", nil
+}
+
+type openLimiter struct{}
+
+func (openLimiter) Allow(context.Context, string) (time.Duration, bool, error) { return 0, true, nil }
+
+// roundTrips counts the client's trips to Redis: a command or a pipeline each.
+type roundTrips struct{ n atomic.Int64 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
+}
+
+// Counting outcomes for the console adds no round trip: a delivery makes
+// the same three (begin and claim, the record, the batch after it), a skip
+// the same two (begin and claim, the record), an archive the same three
+// (begin and claim, the grant given back, the record); each is counted
+// once in its hour.
+func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.New(t)
+	ctx := context.Background()
+	users := subscriber.New(rdb, "wxapp", time.Hour)
+	newHandler := func(sender Sender) *Handler {
+		return New(Deps{Redis: rdb, AppID: "wxapp", Tokens: fakeTokens{}, Sender: sender, Limiter: openLimiter{},
+			Retention: time.Hour, RetryBase: time.Second, RetryCap: time.Minute, SentEvents: true,
+			Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry())})
+	}
+	task := func(user, dedupe string) *asynq.Task {
+		p := notification.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
+			Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now()}
+		b, err := p.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return asynq.NewTask(notification.TaskType, b)
+	}
+	bind := func(user string, grants int) {
+		if _, err := users.Bind(ctx, subscriber.Binding{UserID: user, OpenID: "o-" + user, BoundAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		for range grants {
+			if _, err := users.Apply(ctx, user, []subscriber.Choice{{TemplateID: tmpl, Result: subscriber.Accept}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	retried := 0 // the attempt's retries so far
+	run := func(h *Handler, user, dedupe string) (int64, error) {
+		t.Helper()
+		before := trips.n.Load()
+		// What asynq's context would carry: the task's id, its retries so far, 5 at most.
+		err := h.process(ctx, &attempt{task: task(user, dedupe), id: notification.ID("order_arrived", dedupe), retried: retried, maxRetry: 5})
+		return trips.n.Load() - before, err
+	}
+	delivers, refuses := newHandler(fakeSender{}), newHandler(fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 40003, Msg: "invalid openid"}})
+	bind("warm", 2)
+	if _, err := run(delivers, "warm", "warm-up"); err != nil { // loads the scripts (NOSCRIPT falls back once)
+		t.Fatal(err)
+	}
+	if _, err := run(delivers, "nobody", "warm-up-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(refuses, "warm", "warm-up-3"); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatal(err)
+	}
+	busy := newHandler(fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: -1, Msg: "system busy"}})
+	if _, err := run(busy, "warm", "warm-up-4"); err == nil {
+		t.Fatal("a busy WeChat delivered")
+	}
+	bind("u1", 1)
+	bind("u2", 0)
+	bind("u3", 1)
+	for _, c := range []struct {
+		h            *Handler
+		user, dedupe string
+		trips        int64
+	}{
+		{delivers, "u1", "delivered", 3},
+		{delivers, "u2", "no-grant", 2},
+		{delivers, "never-bound", "not-bound", 2},
+		{refuses, "u3", "archived", 3}, // begin and claim, the grant given back, the record
+	} {
+		n, err := run(c.h, c.user, c.dedupe)
+		if err != nil && !errors.Is(err, asynq.SkipRetry) {
+			t.Fatal(err)
+		}
+		if n != c.trips {
+			t.Errorf("%s: %d round trips; want %d", c.dedupe, n, c.trips)
+		}
+	}
+	// A transient failure retries, with the count in the retry's write; on
+	// the last retry it ends archived, and is counted so.
+	bind("u4", 2)
+	if n, err := run(busy, "u4", "busy"); err == nil || errors.Is(err, asynq.SkipRetry) || n != 3 {
+		t.Errorf("a retry: %v after %d round trips; want a retry after 3 (begin and claim, the grant back, the record)", err, n)
+	}
+	retried = 5
+	if _, err := run(busy, "u4", "busy"); err == nil {
+		t.Error("the last retry succeeded")
+	}
+	hours, err := notification.NewRecords(rdb, "wxapp", time.Hour).OutcomeCounts(ctx, time.Now(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, h := range hours {
+		for class, n := range h.Counts["order_arrived"] {
+			got[class] += n
+		}
+	}
+	if got["delivered"] != 2 || got["skipped_no_grant"] != 1 || got["skipped_not_bound"] != 2 || got["archived"] != 3 || got["retrying"] != 2 {
+		t.Fatalf("counts %v", got)
+	}
+}
