@@ -1,6 +1,6 @@
-// Drives the queue dashboard (/admin/asynq/) in Debian's headless Chromium
-// with playwright-core, as an operator would, and prints what it saw as one
-// JSON object on stdout. It asserts nothing: internal/program's
+// Drives the queue dashboard (/admin/asynq/) and the operator console
+// (/admin/) in Debian's headless Chromium with playwright-core, as an
+// operator would, and prints what it saw as one JSON object on stdout. It asserts nothing: internal/program's
 // TestBrowserDashboard starts the api, runs this script and judges the
 // result. Usage: node dashboard.mjs '<config JSON>' (see TestBrowserDashboard).
 import { chromium } from "playwright-core";
@@ -104,6 +104,26 @@ try {
   await page.getByText(cfg.taskID).first().waitFor({ timeout });
   await settle();
   seen.pages.taskByURL = await page.locator("body").innerText();
+
+  // The console: search an order by its dedupe key, open its timeline; the
+  // outcomes chart; the health page. Plain pages, no script of their own.
+  await page.goto(`${api}/admin/`, { timeout });
+  await page.locator("#q").fill(cfg.dedupeKey);
+  await Promise.all([page.waitForURL(/[?&]q=/, { timeout }), page.getByRole("button", { name: "Search" }).click()]);
+  seen.pages.consoleSearch = await page.locator("body").innerText();
+  await shot("console-search");
+  await Promise.all([page.waitForURL(/\/admin\/notifications\//, { timeout }), page.getByRole("link", { name: cfg.notificationID }).first().click()]);
+  seen.pages.consoleTimeline = await page.locator("body").innerText();
+  await shot("console-timeline");
+  await page.goto(`${api}/admin/outcomes`, { timeout });
+  seen.pages.consoleChartBars = await page.locator("svg.chart rect").count();
+  seen.pages.consoleOutcomes = await page.locator("body").innerText();
+  await page.setViewportSize({ width: 1366, height: 1280 });
+  await shot("console-outcomes");
+  await page.setViewportSize({ width: 1366, height: 860 });
+  await page.goto(`${api}/admin/health`, { timeout });
+  seen.pages.consoleHealth = await page.locator("body").innerText();
+  await shot("console-health");
 
   // Another origin's page submits a plain form to the pause endpoint in the
   // admin's browser: the browser navigates to the answer.

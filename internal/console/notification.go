@@ -47,12 +47,7 @@ func (c *Console) notification(ctx *gin.Context) {
 	if bound {
 		p.OpenID = wechat.MaskOpenID(b.OpenID)
 	}
-	isOpenID, err := c.isOpenID(rctx, st.UserID, b)
-	if err != nil {
-		c.unavailable(ctx, "read openid index", err)
-		return
-	}
-	if isOpenID {
+	if isOpenID(st.UserID, b) {
 		p.UserLabel = wechat.MaskOpenID(st.UserID) + " (an openid, masked)"
 		if !bound {
 			p.OpenID = wechat.MaskOpenID(st.UserID)

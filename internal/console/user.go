@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -80,9 +79,7 @@ func (c *Console) readUser(ctx context.Context, userID string) (*userPage, error
 	if u.Recent, _, err = c.Notifications.UserNotifications(ctx, userID, "", recentLimit); err != nil {
 		return nil, err
 	}
-	if u.idIsOpenID, err = c.isOpenID(ctx, userID, b); err != nil {
-		return nil, err
-	}
+	u.idIsOpenID = isOpenID(userID, b)
 	u.Label = userID
 	if u.idIsOpenID {
 		u.Label = wechat.MaskOpenID(userID) + " (an openid, masked)"
@@ -90,19 +87,13 @@ func (c *Console) readUser(ctx context.Context, userID string) (*userPage, error
 	return u, nil
 }
 
-// openIDShape is what WeChat's openids look like: 28 characters of
-// base64url. Used only to decide to mask: a user id of that shape is
-// masked too, which costs nothing but a few readable characters.
-var openIDShape = regexp.MustCompile(`^o[A-Za-z0-9_-]{27}$`)
-
-// isOpenID reports whether userID is (or may be) an openid: the user's own
-// binding says so, the openid index knows it, or it has an openid's shape.
-func (c *Console) isOpenID(ctx context.Context, userID string, b subscriber.Binding) (bool, error) {
-	if b.OpenID == userID || openIDShape.MatchString(userID) {
-		return true, nil
-	}
-	_, ok, err := c.Users.UserOf(ctx, userID)
-	return ok, err
+// isOpenID reports whether userID must be shown masked: anything but a
+// user id whose own binding names another openid. A notification posted
+// with an openid records the openid as its user, bound or not, and nothing
+// else tells the two apart; an unknown id is masked too, at the cost of a
+// few readable characters of an unbound business user id.
+func isOpenID(userID string, b subscriber.Binding) bool {
+	return b.OpenID == "" || b.OpenID == userID
 }
 
 func (c *Console) templateName(templateID string) string {

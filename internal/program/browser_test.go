@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"wxnotify/internal/notification"
+	"wxnotify/internal/redisconn"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox/sandboxtest"
 )
@@ -66,6 +67,9 @@ type browserSaw struct {
 		Dashboard, Queue, Task, TaskURL, TaskByURL string
 		PausedByButton                             bool
 		IDs, Payloads                              []string
+		// The console's pages, and the bars its chart drew.
+		ConsoleSearch, ConsoleTimeline, ConsoleOutcomes, ConsoleHealth string
+		ConsoleChartBars                                               int
 	}
 	Forms []struct {
 		From, Body string
@@ -116,6 +120,18 @@ func TestBrowserDashboard(t *testing.T) {
 		ids = append(ids, out.ID)
 	}
 
+	// Outcomes as the worker counts them (its own counting call), over the
+	// last hours, for the console's chart.
+	rdb := db.Client(t)
+	records := notification.NewRecords(rdb, sandboxtest.AppID, time.Hour)
+	var counts []*redisconn.ScriptCall
+	for i, outcome := range []string{"delivered", "delivered", "delivered", "skipped_no_grant", "retried_busy", "delivered", "skipped_not_bound"} {
+		counts = append(counts, records.CountCall("order_arrived", outcome, time.Now().Add(-time.Duration(i%3)*time.Hour)))
+	}
+	if err := redisconn.RunScripts(context.Background(), rdb, counts...); err != nil {
+		t.Fatal(err)
+	}
+
 	// A page of another origin (another port: same site; localhost: another
 	// site) whose form posts itself to the pause endpoint on load.
 	pause := api.addr + "/admin/asynq/api/queues/" + notification.QueueName + ":pause"
@@ -154,6 +170,7 @@ func TestBrowserDashboard(t *testing.T) {
 		"api": api.addr, "user": user, "password": password, "chromium": chromium,
 		"userDataDir": t.TempDir(), "screenshots": shots, "timeoutMs": wait.Milliseconds(),
 		"queue": notification.QueueName, "tasks": len(ids), "taskID": notification.TaskID(ids[1]),
+		"dedupeKey": "order-browser-1", "notificationID": ids[1],
 		"foreignPages": []string{"http://127.0.0.1" + port + "/", "http://localhost" + port + "/"},
 	})
 	// The script's whole run: its waits, Chromium's start and stop.
@@ -208,7 +225,20 @@ func TestBrowserDashboard(t *testing.T) {
 	if len(saw.Pages.IDs) != 2 || saw.Pages.IDs[0] == saw.Pages.IDs[1] || !want[strings.TrimSpace(saw.Pages.IDs[0])] || !want[strings.TrimSpace(saw.Pages.IDs[1])] {
 		t.Errorf("ID cells read %q; want the two task ids %v", saw.Pages.IDs, want)
 	}
-	pages := strings.Join([]string{saw.Pages.Dashboard, saw.Pages.Queue, saw.Pages.Task, saw.Pages.TaskByURL}, "\n")
+	// The console found the order by its dedupe key, showed its timeline
+	// (accepted, waiting: no worker runs here), drew the counted outcomes
+	// and the queue's health.
+	if !strings.Contains(saw.Pages.ConsoleSearch, ids[1]) || !strings.Contains(saw.Pages.ConsoleTimeline, ids[1]) || !strings.Contains(saw.Pages.ConsoleTimeline, "order-browser-1") {
+		t.Errorf("console search and timeline show:\n%s\n---\n%s", saw.Pages.ConsoleSearch, saw.Pages.ConsoleTimeline)
+	}
+	if saw.Pages.ConsoleChartBars == 0 || !strings.Contains(saw.Pages.ConsoleOutcomes, "order_arrived") {
+		t.Errorf("the outcomes chart drew %d bars; the page shows:\n%s", saw.Pages.ConsoleChartBars, saw.Pages.ConsoleOutcomes)
+	}
+	if !strings.Contains(saw.Pages.ConsoleHealth, notification.QueueName) {
+		t.Errorf("the health page shows:\n%s", saw.Pages.ConsoleHealth)
+	}
+	pages := strings.Join([]string{saw.Pages.Dashboard, saw.Pages.Queue, saw.Pages.Task, saw.Pages.TaskByURL,
+		saw.Pages.ConsoleSearch, saw.Pages.ConsoleTimeline, saw.Pages.ConsoleOutcomes, saw.Pages.ConsoleHealth}, "\n")
 	for _, openid := range openids {
 		if strings.Contains(pages, openid) {
 			t.Errorf("the dashboard shows openid %s in clear", openid)
@@ -251,7 +281,10 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	t.Logf("FIGURE browser: %d requests from the browser, api answers by status %v, screenshots %v, %s",
 		saw.Requests, statuses, saw.Shots, took.Round(100*time.Millisecond))
-	if statuses[http.StatusForbidden] != 2 || statuses[http.StatusUnauthorized] > 1 {
-		t.Errorf("api answers by status %v; want two 403s and at most the one 401 that asks for the password", statuses)
+	// A browser sends saved credentials unasked only below the path that
+	// first asked for them: the dashboard (/admin/asynq/) and the console
+	// (/admin/) each ask once.
+	if statuses[http.StatusForbidden] != 2 || statuses[http.StatusUnauthorized] > 2 {
+		t.Errorf("api answers by status %v; want two 403s and at most the two 401s that ask for the password", statuses)
 	}
 }
