@@ -34,6 +34,7 @@ type Notifications interface {
 	Lookup(ctx context.Context, template, dedupeKey string) (notification.Status, error)
 	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]notification.Status, string, error)
 	OutcomeCounts(ctx context.Context, now time.Time, hours int) ([]notification.HourCounts, error)
+	QueueInfo(ctx context.Context) (*asynq.QueueInfo, error)
 }
 
 // Users is what the console reads about users; *subscriber.Store is one.
@@ -44,18 +45,12 @@ type Users interface {
 	Unsubscribed(ctx context.Context, userID string) (map[string]time.Time, error)
 }
 
-// Queues reports on asynq's queues; *asynq.Inspector is one.
-type Queues interface {
-	GetQueueInfo(queue string) (*asynq.QueueInfo, error)
-}
-
 // Deps is what the console reads from.
 type Deps struct {
 	Logger        *slog.Logger
 	Registry      *registry.Registry
 	Notifications Notifications
 	Users         Users
-	Queues        Queues
 	// Token reads the access_token's health (accesstoken.ReadHealth).
 	Token func(ctx context.Context) (accesstoken.Health, error)
 	// SendBacklog reads how far the shared send rate is booked ahead
@@ -83,7 +78,7 @@ var stylesheet []byte
 
 // New parses the pages.
 func New(d Deps) (*Console, error) {
-	if d.Logger == nil || d.Registry == nil || d.Notifications == nil || d.Users == nil || d.Queues == nil || d.Token == nil || d.SendBacklog == nil || d.SendRate == nil {
+	if d.Logger == nil || d.Registry == nil || d.Notifications == nil || d.Users == nil || d.Token == nil || d.SendBacklog == nil || d.SendRate == nil {
 		return nil, errors.New("console: missing dependency")
 	}
 	if d.Now == nil {

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -53,7 +52,7 @@ func (c *Console) health(ctx *gin.Context) {
 		p.InUse = min(1, p.Backlog.Seconds())
 		p.Booked = int(p.Backlog.Seconds() * float64(p.SendRate))
 	}
-	p.Queue, err = queueInfo(rctx, c.Queues, notification.QueueName)
+	p.Queue, err = c.Notifications.QueueInfo(rctx)
 	switch {
 	case errors.Is(err, asynq.ErrQueueNotFound):
 		p.NoQueueYet = true
@@ -62,23 +61,4 @@ func (c *Console) health(ctx *gin.Context) {
 		return
 	}
 	c.render(ctx, http.StatusOK, "health", "Health", p)
-}
-
-// queueInfo runs the Inspector's call, which takes no context, within ctx.
-func queueInfo(ctx context.Context, q Queues, name string) (*asynq.QueueInfo, error) {
-	type res struct {
-		info *asynq.QueueInfo
-		err  error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		info, err := q.GetQueueInfo(name)
-		ch <- res{info, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.info, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/accesstoken"
@@ -31,8 +29,7 @@ func newConsole(t testing.TB, rdb redis.UniversalClient, queue *notification.Que
 	t.Helper()
 	c, err := console.New(console.Deps{
 		Logger: log, Registry: registry.Default(), Notifications: queue,
-		Users:  subscriber.New(rdb, sandboxtest.AppID, time.Hour),
-		Queues: asynq.NewInspectorFromRedisClient(rdb),
+		Users: subscriber.New(rdb, sandboxtest.AppID, time.Hour),
 		Token: func(ctx context.Context) (accesstoken.Health, error) {
 			return accesstoken.ReadHealth(ctx, rdb, sandboxtest.AppID)
 		},
@@ -62,13 +59,8 @@ func (e *env) page(path string, auth bool) page {
 	if auth {
 		req.SetBasicAuth(adminUser, adminPass)
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return page{resp.StatusCode, resp.Header, string(b)}
+	r := e.send(req)
+	return page{r.status, r.header, r.raw}
 }
 
 // seeded is what seedConsole wrote.

@@ -193,6 +193,12 @@ func (e *env) doAs(contentType, method, path, auth string, body any) reply {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return e.send(req)
+}
+
+// send makes req and reads the reply.
+func (e *env) send(req *http.Request) reply {
+	e.t.Helper()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -294,11 +294,17 @@ func parseCursor(c string) (listEntry, error) {
 	return listEntry{hash: h, at: n}, nil
 }
 
+// QueueInfo is asynq's report on the notifications queue: its tasks by
+// state and its latency.
+func (q *Queue) QueueInfo(ctx context.Context) (*asynq.QueueInfo, error) {
+	return inspect(ctx, func() (*asynq.QueueInfo, error) { return q.inspector.GetQueueInfo(QueueName) })
+}
+
 // inspect runs an Inspector call, which takes no context, within ctx.
 // The call itself is bounded by the client's timeouts.
-func inspect(ctx context.Context, call func() (*asynq.TaskInfo, error)) (*asynq.TaskInfo, error) {
+func inspect[T any](ctx context.Context, call func() (T, error)) (T, error) {
 	type res struct {
-		info *asynq.TaskInfo
+		info T
 		err  error
 	}
 	ch := make(chan res, 1)
@@ -310,6 +316,7 @@ func inspect(ctx context.Context, call func() (*asynq.TaskInfo, error)) (*asynq.
 	case r := <-ch:
 		return r.info, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }

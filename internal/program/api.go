@@ -160,8 +160,7 @@ func reveal(keys []config.Secret) []string {
 func newConsole(log *slog.Logger, reg *registry.Registry, rdb redis.UniversalClient, q *notification.Queue, users *subscriber.Store, appID string) (*console.Console, error) {
 	return console.New(console.Deps{
 		Logger: log, Registry: reg, Notifications: q, Users: users,
-		Queues: asynq.NewInspectorFromRedisClient(rdb),
-		Token:  func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
+		Token: func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
 			return ratelimit.Backlog(ctx, rdb, sendRatePrefix(appID), appID)
 		},
