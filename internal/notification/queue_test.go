@@ -253,6 +253,28 @@ func TestUserNotificationsPages(t *testing.T) {
 	}
 }
 
+// A retry written after another run of the task completed it (a run that
+// came back late) leaves the record completed.
+func TestRetryDoesNotReopenACompletedRecord(t *testing.T) {
+	t.Parallel()
+	q, _ := setup(t)
+	ctx := t.Context()
+	p := payload("u-late", "order-late")
+	e, err := q.Enqueue(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Finish(ctx, e.ID, p, 3, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: "1"}, "", "delivered", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Retry(ctx, e.ID, "busy", time.Now().Add(time.Minute), "retried_busy", -1, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := q.Status(ctx, e.ID); err != nil || st.State != notification.StateCompleted || st.Attempts != 1 {
+		t.Fatalf("after a late retry: %+v, %v; want completed after 1 attempt", st, err)
+	}
+}
+
 // A repeat lists nothing new: the same user keeps one entry at the first
 // acceptance time, and a repeat that names another user shows that user
 // nothing (the notification is the first user's).

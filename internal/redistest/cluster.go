@@ -139,19 +139,27 @@ func (c *Cluster) form(busPorts []int) error {
 	return nil
 }
 
+// stateOK checks that node s reports cluster_state:ok.
+func (c *Cluster) stateOK(s *Server) error {
+	ctx, cancel := callCtx()
+	defer cancel()
+	info, err := c.admin[s].ClusterInfo(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("CLUSTER INFO on %s: %w", s.Addr, err)
+	}
+	if st := infoField(info, "cluster_state"); st != "ok" {
+		return fmt.Errorf("%s reports cluster_state:%s", s.Addr, st)
+	}
+	return nil
+}
+
 // settled checks the cluster is as form built it, seen from every node:
 // state ok, all nodes connected and healthy, each replica following its
 // master with its link up.
 func (c *Cluster) settled() error {
 	for i, s := range c.Nodes {
-		ctx, cancel := callCtx()
-		info, err := c.admin[s].ClusterInfo(ctx).Result()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("CLUSTER INFO on %s: %w", s.Addr, err)
-		}
-		if st := infoField(info, "cluster_state"); st != "ok" {
-			return fmt.Errorf("%s reports cluster_state:%s", s.Addr, st)
+		if err := c.stateOK(s); err != nil {
+			return err
 		}
 		nodes, err := c.nodes(s)
 		if err != nil {
@@ -306,14 +314,8 @@ func (c *Cluster) failedOver(survivors, candidates []*Server, slots []slotRange)
 		return errors.New("no replica of it reports role:master")
 	}
 	for _, s := range survivors {
-		ctx, cancel := callCtx()
-		info, err := c.admin[s].ClusterInfo(ctx).Result()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("CLUSTER INFO on %s: %w", s.Addr, err)
-		}
-		if st := infoField(info, "cluster_state"); st != "ok" {
-			return fmt.Errorf("%s is master; %s reports cluster_state:%s", promoted.Addr, s.Addr, st)
+		if err := c.stateOK(s); err != nil {
+			return fmt.Errorf("%s is master; %w", promoted.Addr, err)
 		}
 		owners, err := c.slotOwnersOn(s)
 		if err != nil {
