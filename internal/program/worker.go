@@ -38,7 +38,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	rdb := cfg.Redis.Target().Client()
 	defer rdb.Close()
-	redisconn.RideOutOutages(rdb) // asynq's task-state writes wait for Redis instead of stranding tasks
+	redisconn.RideOutOutages(rdb, 5*cfg.Redis.Timeout) // asynq's task-state writes wait for Redis instead of stranding tasks
 	wc, err := wechatClient(cfg.WeChat)
 	if err != nil {
 		return err

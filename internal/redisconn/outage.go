@@ -24,33 +24,47 @@ import (
 // scan every minute. Riding out the outage inside that write completes the
 // task as soon as Redis is back. The api does not use it: a request answers
 // 503 within REDIS_TIMEOUT instead.
-func RideOutOutages(c redis.UniversalClient) {
-	c.AddHook(outageHook{first: 20 * time.Millisecond, most: 500 * time.Millisecond})
+//
+// Each try gets at most try of the deadline. The client's sockets take
+// their deadlines from the caller's context, so without that bound one
+// connection that stopped answering without closing — seen once in a
+// Sentinel failover — would hold the command until the caller's deadline
+// instead of letting it try a fresh connection. Keep try well above
+// Redis's slowest answer: a command whose answer merely came late is made
+// again, as after a dropped connection.
+func RideOutOutages(c redis.UniversalClient, try time.Duration) {
+	c.AddHook(outageHook{first: 20 * time.Millisecond, most: 500 * time.Millisecond, try: try})
 }
 
-type outageHook struct{ first, most time.Duration }
+type outageHook struct{ first, most, try time.Duration }
 
 func (outageHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h outageHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		return h.ride(ctx, func() error { return next(ctx, cmd) })
+		return h.ride(ctx, func(ctx context.Context) error { return next(ctx, cmd) })
 	}
 }
 
 func (h outageHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		return h.ride(ctx, func() error { return next(ctx, cmds) })
+		return h.ride(ctx, func(ctx context.Context) error { return next(ctx, cmds) })
 	}
 }
 
 // ride runs do again, backing off, while it fails because Redis is away
-// and ctx's deadline has not passed.
-func (h outageHook) ride(ctx context.Context, do func() error) error {
+// (or a try ran out of its own time) and ctx's deadline has not passed.
+func (h outageHook) ride(ctx context.Context, do func(context.Context) error) error {
+	if _, bounded := ctx.Deadline(); !bounded {
+		return do(ctx)
+	}
 	wait := h.first
 	for {
-		err := do()
-		if _, bounded := ctx.Deadline(); !bounded || !Unavailable(err) {
+		tryCtx, cancel := context.WithTimeout(ctx, h.try)
+		err := do(tryCtx)
+		triedOut := tryCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !Unavailable(err) && !triedOut {
 			return err
 		}
 		select {

@@ -2,6 +2,9 @@ package redisconn_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +23,7 @@ func TestRideOutOutages(t *testing.T) {
 	}
 	rdb := target.Client()
 	defer rdb.Close()
-	redisconn.RideOutOutages(rdb)
+	redisconn.RideOutOutages(rdb, time.Second)
 	if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +73,53 @@ func TestUnavailableIsNotAnAnswer(t *testing.T) {
 	}
 	if redisconn.Unavailable(context.Canceled) || redisconn.Unavailable(nil) {
 		t.Fatal("a cancelled caller or no error counted as an outage")
+	}
+}
+
+// A connection that stops answering without closing holds one try, not the
+// caller's whole deadline: the next try takes a fresh connection. The proxy
+// in front of Redis swallows everything sent on its first connection.
+func TestRideOutASilentConnection(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t, redistest.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if accepted.Add(1) == 1 {
+				defer c.Close() // silent until the test ends
+				continue
+			}
+			r, err := net.Dial("unix", srv.Socket)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(r, c); r.Close() }()
+			go func() { _, _ = io.Copy(c, r); c.Close() }()
+		}
+	}()
+	target, err := redisconn.Parse("redis://"+ln.Addr().String()+"/0", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := target.Client()
+	defer rdb.Close()
+	redisconn.RideOutOutages(rdb, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("a write whose first connection went silent: %v; want it made on a fresh connection", err)
+	}
+	if accepted.Load() < 2 {
+		t.Fatalf("%d connections; the first was silent, so the write needed a second", accepted.Load())
 	}
 }
