@@ -108,7 +108,7 @@ var defects = []defect{
 	{name: "stage renamed in Dockerfile", file: "dockerfile", old: "AS worker", new: "AS workers", wantInAny: `worker: build target "worker" is not a stage`},
 	{name: "typo'd variable", file: "compose", old: "LOG_LEVEL: ${LOG_LEVEL:-info}", new: "LOG_LEVL: ${LOG_LEVEL:-info}", wantInAny: "worker: environment variable LOG_LEVL"},
 	{name: "api-only variable given to the worker", file: "compose", old: "  LOG_LEVEL: ${LOG_LEVEL:-info}\n", new: "  LOG_LEVEL: ${LOG_LEVEL:-info}\n  TEMPLATES_FILE: /t.yaml\n", wantInAny: "worker: environment variable TEMPLATES_FILE"},
-	{name: "required variable missing", file: "compose", old: "      API_KEYS: ${API_KEYS:-dev-order-service-key-0001}\n", new: "", wantInAny: "api: required variable API_KEYS"},
+	{name: "required variable missing", file: "compose", old: "      API_KEYS: ${API_KEYS:-dev-order-service-key-0001}\n", new: "", wantInAny: "api: the program refuses this environment: config: API_KEYS: required"},
 	{name: "a value the api refuses", file: "compose", old: "dev-order-service-key-0001", new: "dev-key", wantInAny: "api: the program refuses this environment"},
 	{name: "worker grace period not above its shutdown", file: "compose", old: "stop_grace_period: 30s", new: "stop_grace_period: 20s", wantInAny: "worker: stop_grace_period 20s"},
 	{name: "api grace period unset", file: "compose", old: "    stop_grace_period: 20s\n", new: "", wantInAny: "api: stop_grace_period unset"},

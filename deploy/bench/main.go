@@ -312,7 +312,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := seedUsers(ctx, rdb, sb, appID, tmpl.TemplateID, "lat", latN, latN); err != nil {
 		return err
 	}
-	lat, err := latencyRun(ctx, ins, notification.NewQueue(rdb, appID, time.Hour, 5), sb, "http://"+api.addr, key, "lat", f.LatencyRate, o.latencyFor, o.n)
+	lat, err := latencyRun(ctx, ins, notification.NewQueue(rdb, appID, notification.QueueName, time.Hour, 5), sb, "http://"+api.addr, key, "lat", f.LatencyRate, o.latencyFor, o.n)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"wxnotify/internal/notification"
 )
 
 // API is the HTTP service's configuration.
@@ -20,9 +22,15 @@ type API struct {
 	WeChat          WeChat
 	Logging         Logging
 
+	// AppsFile lists the mini programs served (apps.go); without it the
+	// WECHAT_* variables describe the one app.
+	AppsFile string `env:"APPS_FILE"`
+	// Apps are the mini programs served, in APPS_FILE's order.
+	Apps []App `env:"-"`
+
 	// APIKeys are the order service's bearer keys, comma-separated (several
-	// allow rotation without downtime).
-	APIKeys []Secret `env:"API_KEYS,required" envSeparator:","`
+	// allow rotation without downtime); they act as any app.
+	APIKeys []Secret `env:"API_KEYS" envSeparator:","`
 
 	// UserJWT, when a key is set, makes login require the business's own JWT.
 	UserJWT UserJWT
@@ -77,44 +85,41 @@ func LoadAPI(getenv func(string) string) (API, error) {
 	if err != nil {
 		return c, err
 	}
-	return c, c.validate()
+	var p problems
+	c.Apps = loadApps(c.AppsFile, getenv, &p, "api", App{
+		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: notification.QueueName,
+		TemplatesFile: c.TemplatesFile, PushToken: c.PushToken, PushAESKey: c.PushAESKey,
+	})
+	c.validate(&p)
+	return c, p.err()
 }
 
-func (c API) validate() error {
-	var p problems
+func (c API) validate(p *problems) {
 	p.checkAddr("HTTP_ADDR", c.HTTPAddr)
 	p.checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
-	c.Redis.validate(&p)
-	c.WeChat.validate(&p)
-	c.Logging.validate(&p)
-	for i, k := range c.APIKeys {
-		if n := len(k.Reveal()); n < 16 {
-			p.add("API_KEYS", "key %d is %d characters; use at least 16 random characters", i+1, n)
-		}
+	c.Redis.validate(p)
+	c.WeChat.validate(p)
+	c.Logging.validate(p)
+	keys := len(c.APIKeys)
+	checkKeys(p, "API_KEYS", "", c.APIKeys)
+	for _, a := range c.Apps {
+		keys += len(a.APIKeys)
+		checkKeys(p, "APPS_FILE", "app "+a.Name+": api_keys: ", a.APIKeys)
 	}
-	c.UserJWT.validate(&p)
+	if keys == 0 {
+		p.add("API_KEYS", "required: the order service's keys (or per app, api_keys in APPS_FILE)")
+	}
+	c.UserJWT.validate(p)
 	p.checkPositive("SESSION_TTL", c.SessionTTL)
-	if c.TemplatesFile == "" && c.WeChat.Production() {
-		p.add("TEMPLATES_FILE", "required with WeChat's own WECHAT_BASE_URL: the built-in registry has the sandbox's template ids")
+	for _, a := range c.Apps {
+		c.validateApp(p, a)
 	}
 	p.checkPositive("NOTIFICATION_RETENTION", c.Retention)
 	if c.MaxRetry < 0 || c.MaxRetry > 1000 {
 		p.add("MAX_RETRY", "%d is not between 0 and 1000", c.MaxRetry)
 	}
-	switch c.GrantSource {
-	case "client":
-	case "events":
-		if c.PushToken == "" {
-			p.add("GRANT_SOURCE", "events needs WECHAT_PUSH_TOKEN: the grants would come from pushes that are not received")
-		}
-	default:
+	if c.GrantSource != "client" && c.GrantSource != "events" {
 		p.add("GRANT_SOURCE", "%q is not client or events", c.GrantSource)
-	}
-	if n := len(c.PushAESKey.Reveal()); c.PushAESKey != "" && n != 43 {
-		p.add("WECHAT_PUSH_AES_KEY", "%d characters; WeChat's EncodingAESKey has 43", n)
-	}
-	if c.PushAESKey != "" && c.PushToken == "" {
-		p.add("WECHAT_PUSH_AES_KEY", "set WECHAT_PUSH_TOKEN too: safe-mode pushes are signed with it")
 	}
 	if (c.AdminUser == "") != (c.AdminPassword == "") {
 		p.add("ADMIN_PASSWORD", "ADMIN_USER and ADMIN_PASSWORD are set together or not at all")
@@ -134,7 +139,42 @@ func (c API) validate() error {
 			}
 		}
 	}
-	return p.err()
+}
+
+// validateApp checks what the api needs of one app; a problem is named by
+// the variable of a single app, or by APPS_FILE and the app's name.
+func (c API) validateApp(p *problems, a App) {
+	name := func(variable, field string) (string, string) {
+		if c.AppsFile == "" {
+			return variable, ""
+		}
+		return "APPS_FILE", "app " + a.Name + ": " + field + ": "
+	}
+	if a.TemplatesFile == "" && c.WeChat.Production() {
+		v, at := name("TEMPLATES_FILE", "templates_file")
+		p.add(v, "%srequired with WeChat's own WECHAT_BASE_URL: the built-in registry has the sandbox's template ids", at)
+	}
+	if c.GrantSource == "events" && a.PushToken == "" {
+		v, at := name("GRANT_SOURCE", "push_token")
+		p.add(v, "%sGRANT_SOURCE=events needs the push token: the grants would come from pushes that are not received", at)
+	}
+	if n := len(a.PushAESKey.Reveal()); a.PushAESKey != "" && n != 43 {
+		v, at := name("WECHAT_PUSH_AES_KEY", "push_aes_key")
+		p.add(v, "%s%d characters; WeChat's EncodingAESKey has 43", at, n)
+	}
+	if a.PushAESKey != "" && a.PushToken == "" {
+		v, at := name("WECHAT_PUSH_AES_KEY", "push_aes_key")
+		p.add(v, "%sset the push token too: safe-mode pushes are signed with it", at)
+	}
+}
+
+// checkKeys refuses order-service keys too short to be secret.
+func checkKeys(p *problems, variable, at string, keys []Secret) {
+	for i, k := range keys {
+		if n := len(k.Reveal()); n < 16 {
+			p.add(variable, "%skey %d is %d characters; use at least 16 random characters", at, i+1, n)
+		}
+	}
 }
 
 func (j UserJWT) validate(p *problems) {
@@ -186,16 +226,14 @@ func (c API) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("redis", c.Redis.Target().String()),
-		slog.String("wechat_appid", c.WeChat.AppID),
+		slog.Any("apps", AppNames(c.Apps)),
 		slog.String("wechat_base_url", c.WeChat.BaseURL),
 		slog.Int("api_keys", len(c.APIKeys)),
 		slog.Bool("user_jwt", c.UserJWT.Enabled()),
-		slog.String("templates_file", c.TemplatesFile),
 		slog.String("session_ttl", c.SessionTTL.String()),
 		slog.String("retention", c.Retention.String()),
 		slog.Int("max_retry", c.MaxRetry),
 		slog.Bool("dashboard", c.AdminUser != ""),
-		slog.Bool("wechat_push", c.PushToken != ""),
 		slog.String("grant_source", c.GrantSource),
 	)
 }

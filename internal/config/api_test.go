@@ -26,8 +26,10 @@ func minimal() map[string]string {
 	}
 }
 
-func with(extra map[string]string) func(string) string {
-	m := minimal()
+func with(extra map[string]string) func(string) string { return envOf(minimal(), extra) }
+
+// envOf is base with extra's variables set, or unset where the value is "-".
+func envOf(m, extra map[string]string) func(string) string {
 	for k, v := range extra {
 		if v == "-" {
 			delete(m, k)
@@ -59,8 +61,10 @@ func TestLoadAPINamesTheVariable(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"WECHAT_APPID": "-"}, `"WECHAT_APPID" is not set`},
-		{map[string]string{"API_KEYS": "-"}, `"API_KEYS" is not set`},
+		{map[string]string{"WECHAT_APPID": "-"}, `WECHAT_APPID: "" is not an appid`},
+		{map[string]string{"WECHAT_APP_SECRET": "-"}, `WECHAT_APP_SECRET: required`},
+		{map[string]string{"API_KEYS": "-"}, `API_KEYS: required`},
+		{map[string]string{"APPS_FILE": "/nonexistent/apps.yaml"}, `APPS_FILE: open /nonexistent/apps.yaml`},
 		{map[string]string{"API_KEYS": "short"}, "API_KEYS: key 1 is 5 characters"},
 		{map[string]string{"HTTP_ADDR": "8080"}, "HTTP_ADDR:"},
 		{map[string]string{"REDIS_URL": "http://x"}, `REDIS_URL: scheme "http"`},

@@ -27,10 +27,11 @@ func (r Redis) validate(p *problems) {
 	}
 }
 
-// WeChat is the mini program the deployment speaks for, and where WeChat is.
+// WeChat is where WeChat is, and the mini program of a single-app deployment.
 type WeChat struct {
-	AppID     string        `env:"WECHAT_APPID,required"`
-	AppSecret Secret        `env:"WECHAT_APP_SECRET,required"`
+	// AppID and AppSecret are the single app's; APPS_FILE replaces them.
+	AppID     string        `env:"WECHAT_APPID"`
+	AppSecret Secret        `env:"WECHAT_APP_SECRET"`
 	BaseURL   string        `env:"WECHAT_BASE_URL" envDefault:"https://api.weixin.qq.com"`
 	Timeout   time.Duration `env:"WECHAT_TIMEOUT" envDefault:"5s"`
 }
@@ -47,9 +48,6 @@ func (w WeChat) Production() bool {
 }
 
 func (w WeChat) validate(p *problems) {
-	if w.AppID == "" || len(w.AppID) > 64 {
-		p.add("WECHAT_APPID", "%q is not an appid (like wx0123456789abcdef)", w.AppID)
-	}
 	p.checkHTTPURL("WECHAT_BASE_URL", w.BaseURL)
 	p.checkPositive("WECHAT_TIMEOUT", w.Timeout)
 }

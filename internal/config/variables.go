@@ -34,6 +34,9 @@ func variables(t reflect.Type) []Variable {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
 		out = append(out, Variable{
 			Name: name, Default: f.Tag.Get("envDefault"),
 			Required: strings.Contains(opts, "required"), Secret: secretTypes[f.Type],

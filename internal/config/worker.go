@@ -1,11 +1,10 @@
 package config
 
 import (
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
+
+	"wxnotify/internal/notification"
 )
 
 // Worker is the delivery worker's configuration.
@@ -18,8 +17,12 @@ type Worker struct {
 	HTTPAddr string `env:"WORKER_HTTP_ADDR" envDefault:":9090"`
 	// Concurrency is how many notifications one worker sends at once.
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"50"`
-	// Queues are asynq queues with priorities, "name:weight,…".
-	Queues string `env:"WORKER_QUEUES" envDefault:"notifications:1"`
+	// AppsFile lists the mini programs served (apps.go); without it the
+	// WECHAT_* variables and SEND_RATE_PER_SECOND describe the one app.
+	AppsFile string `env:"APPS_FILE"`
+	// Apps are the mini programs served: the worker takes every app's queue,
+	// all with the same weight, so that one app's backlog cannot starve another.
+	Apps []App `env:"-"`
 	// TaskCheckInterval is how long an idle worker waits before looking for
 	// work again: the idle pickup latency (asynq's default, 1 s, idles up to
 	// 1.5 s; 10 ms costs about 290 Redis commands a second per idle worker).
@@ -54,20 +57,21 @@ func LoadWorker(getenv func(string) string) (Worker, error) {
 	if err != nil {
 		return c, err
 	}
-	return c, c.validate()
+	var p problems
+	c.Apps = loadApps(c.AppsFile, getenv, &p, "worker", App{
+		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: notification.QueueName, SendRate: c.SendRate,
+	})
+	c.validate(&p)
+	return c, p.err()
 }
 
-func (c Worker) validate() error {
-	var p problems
-	c.Redis.validate(&p)
-	c.WeChat.validate(&p)
-	c.Logging.validate(&p)
+func (c Worker) validate(p *problems) {
+	c.Redis.validate(p)
+	c.WeChat.validate(p)
+	c.Logging.validate(p)
 	p.checkAddr("WORKER_HTTP_ADDR", c.HTTPAddr)
 	if c.Concurrency < 1 || c.Concurrency > 10_000 {
 		p.add("WORKER_CONCURRENCY", "%d is not between 1 and 10000", c.Concurrency)
-	}
-	if _, err := c.QueueWeights(); err != nil {
-		p.add("WORKER_QUEUES", "%v", err)
 	}
 	for name, d := range map[string]time.Duration{
 		"TASK_CHECK_INTERVAL": c.TaskCheckInterval, "DELAYED_TASK_CHECK_INTERVAL": c.DelayedTaskCheckInterval,
@@ -79,38 +83,32 @@ func (c Worker) validate() error {
 	if c.RetryCap < c.RetryBase {
 		p.add("RETRY_CAP", "%s is below RETRY_BASE %s", c.RetryCap, c.RetryBase)
 	}
-	if c.SendRate < 1 {
+	if c.AppsFile == "" && c.SendRate < 1 {
 		p.add("SEND_RATE_PER_SECOND", "%d must be at least 1", c.SendRate)
 	}
-	return p.err()
 }
 
-// QueueWeights parses Queues.
-func (c Worker) QueueWeights() (map[string]int, error) {
-	out := map[string]int{}
-	for _, part := range strings.Split(c.Queues, ",") {
-		name, w, ok := strings.Cut(strings.TrimSpace(part), ":")
-		n, err := strconv.Atoi(w)
-		if !ok || name == "" || err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not name:weight (e.g. notifications:1)", part)
-		}
-		out[name] = n
+// QueueWeights are the apps' queues, each with weight 1: asynq then picks
+// among the queues with work in a random order at every dequeue, so each
+// app with a backlog gets an equal share of the workers.
+func (c Worker) QueueWeights() map[string]int {
+	out := make(map[string]int, len(c.Apps))
+	for _, a := range c.Apps {
+		out[a.Queue] = 1
 	}
-	return out, nil
+	return out
 }
 
 // LogValue shows the configuration with its secrets masked.
 func (c Worker) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("redis", c.Redis.Target().String()),
-		slog.String("wechat_appid", c.WeChat.AppID),
+		slog.Any("apps", AppNames(c.Apps)),
 		slog.String("wechat_base_url", c.WeChat.BaseURL),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Int("concurrency", c.Concurrency),
-		slog.String("queues", c.Queues),
 		slog.String("task_check_interval", c.TaskCheckInterval.String()),
 		slog.String("delayed_task_check_interval", c.DelayedTaskCheckInterval.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
-		slog.Int("send_rate_per_second", c.SendRate),
 	)
 }

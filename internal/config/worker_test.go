@@ -22,7 +22,7 @@ func TestLoadWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, _ := c.QueueWeights()
+	q := c.QueueWeights()
 	if c.Concurrency != 50 || c.TaskCheckInterval != 10*time.Millisecond || c.DelayedTaskCheckInterval != 100*time.Millisecond || q["notifications"] != 1 || c.ShutdownTimeout != 20*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -30,7 +30,6 @@ func TestLoadWorker(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"WORKER_QUEUES": "notifications"}, "WORKER_QUEUES"},
 		{map[string]string{"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY"},
 		{map[string]string{"RETRY_CAP": "1ms"}, "RETRY_CAP: 1ms is below RETRY_BASE"},
 		{map[string]string{"TASK_CHECK_INTERVAL": "often"}, "TASK_CHECK_INTERVAL"},

@@ -61,7 +61,7 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 	newHandler := func(sender Sender) *Handler {
 		return New(Deps{Redis: rdb, AppID: "wxapp", Tokens: fakeTokens{}, Sender: sender, Limiter: openLimiter{},
 			Retention: time.Hour, RetryBase: time.Second, RetryCap: time.Minute, SentEvents: true,
-			Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry())})
+			Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry()).App("test")})
 	}
 	task := func(user, dedupe string) *asynq.Task {
 		p := notification.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,

@@ -52,7 +52,7 @@ type Handler struct {
 	// sentEvents: link delivered msgids for WeChat's sent events.
 	sentEvents bool
 	log        *slog.Logger
-	metrics    *Metrics
+	metrics    *AppMetrics
 }
 
 // Deps are the Handler's collaborators.
@@ -70,7 +70,8 @@ type Deps struct {
 	// subscribe_msg_sent_event (the api receives it when message push is on).
 	SentEvents bool
 	Logger     *slog.Logger
-	Metrics    *Metrics
+	// Metrics are the app's series (Metrics.App).
+	Metrics *AppMetrics
 }
 
 // New returns a Handler.

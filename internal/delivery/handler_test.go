@@ -29,7 +29,7 @@ func newHandlerFixture(t *testing.T, sentEvents bool) *handlerFixture {
 	rdb := redistest.New(t)
 	h := New(Deps{Redis: rdb, AppID: "wxapp", Tokens: fakeTokens{}, Sender: fakeSender{}, Limiter: openLimiter{},
 		Retention: time.Hour, RetryBase: time.Second, RetryCap: time.Minute, SentEvents: sentEvents,
-		Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry())})
+		Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry()).App("test")})
 	return &handlerFixture{t: t, rdb: rdb, h: h, keys: subscriber.NewKeys("wxapp")}
 }
 

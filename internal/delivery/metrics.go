@@ -10,13 +10,13 @@ import (
 	"wxnotify/internal/wechat"
 )
 
-// Metrics are the worker's Prometheus series.
+// Metrics are the worker's Prometheus series, every one labelled by app.
 type Metrics struct {
 	deliveries   *prometheus.CounterVec
 	wechat       *prometheus.HistogramVec
 	tokenFetches *prometheus.CounterVec
-	limiterWaits prometheus.Counter
-	unrecorded   prometheus.Histogram
+	limiterWaits *prometheus.CounterVec
+	unrecorded   *prometheus.HistogramVec
 }
 
 // NewMetrics registers the worker's series on reg.
@@ -24,33 +24,54 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxnotify_deliveries_total",
-			Help: "Notification attempts by template and outcome: delivered, skipped_<reason>, retried_<class>, archived_<class>.",
-		}, []string{"template", "outcome"}),
+			Help: "Notification attempts by app, template and outcome: delivered, skipped_<reason>, retried_<class>, archived_<class>.",
+		}, []string{"app", "template", "outcome"}),
 		wechat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wxnotify_wechat_call_duration_seconds", Help: "WeChat API call latency by endpoint and errcode (or transport failure).",
+			Name: "wxnotify_wechat_call_duration_seconds", Help: "WeChat API call latency by app, endpoint and errcode (or transport failure).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"endpoint", "errcode"}),
+		}, []string{"app", "endpoint", "errcode"}),
 		tokenFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wxnotify_token_fetches_total", Help: "stable_token calls by result (ok, or the failure's reason).",
-		}, []string{"result"}),
-		limiterWaits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wxnotify_rate_limiter_waits_total", Help: "Times a send waited for the appid's send rate limit.",
-		}),
-		unrecorded: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "wxnotify_token_fetches_total", Help: "stable_token calls by app and result (ok, or the failure's reason).",
+		}, []string{"app", "result"}),
+		limiterWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxnotify_rate_limiter_waits_total", Help: "Times a send waited for its app's send rate limit.",
+		}, []string{"app"}),
+		unrecorded: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wxnotify_unrecorded_send_seconds",
 			Help:    "From WeChat's answer to a delivered send until its record says so: the window in which a worker's death could let the notification be sent again.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}),
+		}, []string{"app"}),
 	}
 	reg.MustRegister(m.deliveries, m.wechat, m.tokenFetches, m.limiterWaits, m.unrecorded)
 	return m
+}
+
+// AppMetrics are one app's series: what its Handler and client record into.
+type AppMetrics struct {
+	deliveries   *prometheus.CounterVec
+	wechat       prometheus.ObserverVec
+	tokenFetches *prometheus.CounterVec
+	limiterWaits prometheus.Counter
+	unrecorded   prometheus.Observer
+}
+
+// App returns the series of the app named name.
+func (m *Metrics) App(name string) *AppMetrics {
+	app := prometheus.Labels{"app": name}
+	return &AppMetrics{
+		deliveries:   m.deliveries.MustCurryWith(app),
+		wechat:       m.wechat.MustCurryWith(app),
+		tokenFetches: m.tokenFetches.MustCurryWith(app),
+		limiterWaits: m.limiterWaits.With(app),
+		unrecorded:   m.unrecorded.With(app),
+	}
 }
 
 // InstrumentedClient is a WeChat client whose token fetches and sends are
 // measured; it serves as the token cache's Fetcher and the Handler's Sender.
 type InstrumentedClient struct {
 	Client  *wechat.Client
-	Metrics *Metrics
+	Metrics *AppMetrics
 }
 
 // StableToken fetches a token and records the call.

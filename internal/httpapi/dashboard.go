@@ -82,7 +82,7 @@ func (h *handlers) mountDashboard(r *gin.Engine) error {
 // password and carries the API's usual error body (gin's BasicAuth answers
 // an empty one).
 func adminAuth(user, password string) gin.HandlerFunc {
-	account := newKeyRing([]string{user + "\x00" + password})
+	account := newKeyRing([]string{user + "\x00" + password}, nil)
 	return func(c *gin.Context) {
 		u, p, ok := c.Request.BasicAuth()
 		if !ok || !account.valid(u+"\x00"+p) {

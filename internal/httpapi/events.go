@@ -25,28 +25,41 @@ func pushParams(c *gin.Context) wxevent.Params {
 	}
 }
 
-// verifyPushURL is GET /v1/wx/events: WeChat's URL verification, answered
-// with echostr when the signature is right.
-func (h *handlers) verifyPushURL(c *gin.Context) {
-	if h.Events == nil {
-		fail(c, http.StatusNotFound, "not_configured", "WeChat message push is off: set WECHAT_PUSH_TOKEN", "")
+// pushApp resolves the app whose push URL was called: /v1/wx/events/<name>,
+// or /v1/wx/events for the first app. Each app's pushes are verified with
+// its own token and key only.
+func (h *handlers) pushApp(c *gin.Context) {
+	app := h.apps[0]
+	if name := c.Param("app"); name != "" {
+		var ok bool
+		if app, ok = h.apps.byName(name); !ok || app.Name != name {
+			fail(c, http.StatusNotFound, "not_found", "no mini program named "+name+" is served here", "app")
+			return
+		}
+	}
+	if app.Events == nil {
+		fail(c, http.StatusNotFound, "not_configured", "WeChat message push is off for app "+app.Name+": set its push token", "")
 		return
 	}
+	c.Set(appKey, app)
+	c.Next()
+}
+
+// verifyPushURL is GET /v1/wx/events[/<app>]: WeChat's URL verification,
+// answered with echostr when the signature is right.
+func (h *handlers) verifyPushURL(c *gin.Context) {
 	p := pushParams(c)
-	if !h.Events.Check(p.Signature, p.Timestamp, p.Nonce) {
+	if !appOf(c).Events.Check(p.Signature, p.Timestamp, p.Nonce) {
 		fail(c, http.StatusUnauthorized, "bad_signature", "signature does not match the push token", "signature")
 		return
 	}
 	c.String(http.StatusOK, c.Query("echostr"))
 }
 
-// receivePush is POST /v1/wx/events: check the signature, decode, answer
-// "success" at once (WeChat waits 5 s, then retries), and apply after.
+// receivePush is POST /v1/wx/events[/<app>]: check the signature, decode,
+// answer "success" at once (WeChat waits 5 s, then retries), and apply after.
 func (h *handlers) receivePush(c *gin.Context) {
-	if h.Events == nil {
-		fail(c, http.StatusNotFound, "not_configured", "WeChat message push is off: set WECHAT_PUSH_TOKEN", "")
-		return
-	}
+	app := appOf(c)
 	body, err := io.ReadAll(c.Request.Body)
 	var tooBig *http.MaxBytesError
 	switch {
@@ -58,7 +71,7 @@ func (h *handlers) receivePush(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid_push", "push body could not be read: "+err.Error(), "")
 		return
 	}
-	push, err := h.Events.Open(pushParams(c), body)
+	push, err := app.Events.Open(pushParams(c), body)
 	switch {
 	case errors.Is(err, wxevent.ErrSignature):
 		fail(c, http.StatusUnauthorized, "bad_signature", "signature does not match the push token", "signature")
@@ -83,7 +96,7 @@ func (h *handlers) receivePush(c *gin.Context) {
 		c.String(http.StatusOK, "success")
 		return
 	}
-	first, err := h.Users.FirstPush(c.Request.Context(), push.ID())
+	first, err := app.Users.FirstPush(c.Request.Context(), push.ID())
 	if err != nil {
 		h.storeDown(c, "remember push", err) // 503: WeChat will retry
 		return
@@ -94,14 +107,14 @@ func (h *handlers) receivePush(c *gin.Context) {
 		return
 	}
 	// The answer is sent; the work has its own deadline.
-	go h.applyPush(context.WithoutCancel(c.Request.Context()), push)
+	go h.applyPush(context.WithoutCancel(c.Request.Context()), app, push)
 }
 
 // recordSent keeps WeChat's final status of each message in a sent event,
 // by msgid, whether or not the worker has recorded that msgid yet.
 func (h *handlers) recordSent(c *gin.Context, p *wxevent.Push) error {
 	for _, r := range p.Results {
-		err := h.Queue.RecordWeChatResult(c.Request.Context(), r.MsgID, notification.WeChatResult{
+		err := appOf(c).Queue.RecordWeChatResult(c.Request.Context(), r.MsgID, notification.WeChatResult{
 			ErrorCode: r.ErrorCode, ErrorStatus: r.ErrorStatus, At: time.Unix(p.CreateTime, 0),
 		})
 		if err != nil {
@@ -113,11 +126,11 @@ func (h *handlers) recordSent(c *gin.Context, p *wxevent.Push) error {
 }
 
 // applyPush records what a push says.
-func (h *handlers) applyPush(ctx context.Context, p *wxevent.Push) {
+func (h *handlers) applyPush(ctx context.Context, app *App, p *wxevent.Push) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	log := h.Logger.With(slog.String("event", p.Event), slog.String("openid", wechat.MaskOpenID(p.FromUserName)))
-	userID, bound, err := h.Users.UserOf(ctx, p.FromUserName)
+	log := h.Logger.With(slog.String("app", app.Name), slog.String("event", p.Event), slog.String("openid", wechat.MaskOpenID(p.FromUserName)))
+	userID, bound, err := app.Users.UserOf(ctx, p.FromUserName)
 	if err != nil {
 		log.Error("push not applied", slog.Any("error", err))
 		return
@@ -127,14 +140,14 @@ func (h *handlers) applyPush(ctx context.Context, p *wxevent.Push) {
 	}
 	var choices []subscriber.Choice
 	for _, ch := range p.Choices {
-		t, known := h.Registry.ByTemplateID(ch.TemplateID)
+		t, known := app.Registry.ByTemplateID(ch.TemplateID)
 		if !known || (ch.Status != subscriber.Accept && ch.Status != subscriber.Reject) {
 			continue
 		}
 		choices = append(choices, subscriber.Choice{TemplateID: ch.TemplateID, LongTerm: t.Kind == registry.LongTerm, Result: ch.Status})
 	}
 	settings := p.Event == wxevent.ChangeEvent
-	if err := h.Users.ApplyPush(ctx, userID, choices, h.GrantSource == "events" && !settings, settings); err != nil {
+	if err := app.Users.ApplyPush(ctx, userID, choices, h.GrantSource == "events" && !settings, settings); err != nil {
 		log.Error("push not applied", slog.Any("error", err))
 		return
 	}

@@ -15,6 +15,8 @@ import (
 
 type loginRequest struct {
 	Code string `json:"code"`
+	// AppID is the mini program's own; optional when one app is served.
+	AppID string `json:"appid"`
 }
 
 type loginResponse struct {
@@ -71,7 +73,11 @@ func (h *handlers) login(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid_field", "code must be the non-empty code from wx.login", "code")
 		return
 	}
-	sess, err := h.WeChat.Code2Session(ctx, req.Code)
+	app, ok := h.loginApp(c, req.AppID)
+	if !ok {
+		return
+	}
+	sess, err := app.WeChat.Code2Session(ctx, req.Code)
 	if err != nil {
 		h.wechatLoginFailed(c, err)
 		return
@@ -79,11 +85,11 @@ func (h *handlers) login(c *gin.Context) {
 	if userID == "" {
 		userID = sess.OpenID // without the business's JWT, the openid is the user id
 	}
-	if _, err := h.Users.Bind(ctx, subscriber.Binding{UserID: userID, OpenID: sess.OpenID, UnionID: sess.UnionID, BoundAt: time.Now()}); err != nil {
+	if _, err := app.Users.Bind(ctx, subscriber.Binding{UserID: userID, OpenID: sess.OpenID, UnionID: sess.UnionID, BoundAt: time.Now()}); err != nil {
 		h.storeDown(c, "bind user", err)
 		return
 	}
-	token, expires, err := h.Users.NewSession(ctx, userID)
+	token, expires, err := app.Users.NewSession(ctx, userID)
 	if err != nil {
 		h.storeDown(c, "new session", err)
 		return
@@ -92,8 +98,8 @@ func (h *handlers) login(c *gin.Context) {
 	if userID == sess.OpenID {
 		logged = wechat.MaskOpenID(userID) // without the business's JWT the user id is the openid
 	}
-	logWith(c, slog.String("user_id", logged), slog.String("openid", wechat.MaskOpenID(sess.OpenID)))
-	c.JSON(http.StatusOK, loginResponse{SessionToken: token, ExpiresAt: expires, UserID: userID})
+	logWith(c, slog.String("app", app.Name), slog.String("user_id", logged), slog.String("openid", wechat.MaskOpenID(sess.OpenID)))
+	c.JSON(http.StatusOK, loginResponse{SessionToken: sessionToken(app, token), ExpiresAt: expires, UserID: userID})
 }
 
 // wechatLoginFailed answers what code2Session's failure means to the mini program.

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/sandbox/sandboxtest"
 )
 
 func TestLoginBindsTheOpenID(t *testing.T) {
@@ -17,8 +19,8 @@ func TestLoginBindsTheOpenID(t *testing.T) {
 	code, openid := e.sb.Login("", "union-7", false)
 	r := e.do("POST", "/v1/wx/login", "", map[string]string{"code": code})
 	e.want(r, 200, "")
-	if str(r.body, "user_id") != openid || len(str(r.body, "session_token")) != 43 {
-		t.Fatalf("login answered %s; want user_id = openid %s and a 43-character token", r.raw, openid)
+	if str(r.body, "user_id") != openid || !regexp.MustCompile(`^`+sandboxtest.AppID+`\.[A-Za-z0-9_-]{43}$`).MatchString(str(r.body, "session_token")) {
+		t.Fatalf("login answered %s; want user_id = openid %s and a token of the appid, a dot and 43 characters", r.raw, openid)
 	}
 	exp, err := time.Parse(time.RFC3339, str(r.body, "expires_at"))
 	if err != nil || time.Until(exp) < 23*time.Hour || time.Until(exp) > 25*time.Hour {

@@ -23,8 +23,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"route", "method"}),
 		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxnotify_notifications_enqueued_total",
-			Help: "POST /v1/notifications answers by template (empty when the body names none in the registry) and outcome: accepted, duplicate, invalid (refused: 400, 413, 415), unavailable (503), error.",
-		}, []string{"template", "outcome"}),
+			Help: "POST /v1/notifications answers by app and template (each empty when the body names none served) and outcome: accepted, duplicate, invalid (refused: 400, 403, 413, 415), unavailable (503), error.",
+		}, []string{"app", "template", "outcome"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.enqueues)
 	return m

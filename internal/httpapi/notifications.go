@@ -18,6 +18,9 @@ import (
 )
 
 type notifyRequest struct {
+	// App names the mini program (its name or appid); optional when the key
+	// acts as one app, or one is served.
+	App       string         `json:"app"`
 	Template  string         `json:"template"`
 	UserID    string         `json:"user_id"`
 	OpenID    string         `json:"openid"`
@@ -42,12 +45,22 @@ const maxSchedule = 30 * 24 * time.Hour
 // (an empty template label otherwise: the name is the client's to choose).
 func (h *handlers) notify(c *gin.Context) {
 	var req notifyRequest
-	h.enqueue(c, &req)
-	template := ""
-	if t, ok := h.Registry.Lookup(req.Template); ok {
-		template = t.Name
+	app := h.enqueue(c, &req)
+	if app == nil { // refused before its app was resolved: label it as well as the body allows
+		if a, ok := h.apps.byName(req.App); ok {
+			app = a
+		} else if req.App == "" && len(h.apps) == 1 {
+			app = h.apps[0]
+		}
 	}
-	h.Metrics.enqueues.WithLabelValues(template, enqueueOutcome(c.Writer.Status())).Inc()
+	template, name := "", ""
+	if app != nil {
+		name = app.Name
+		if t, ok := app.Registry.Lookup(req.Template); ok {
+			template = t.Name
+		}
+	}
+	h.Metrics.enqueues.WithLabelValues(name, template, enqueueOutcome(c.Writer.Status())).Inc()
 }
 
 // enqueueOutcome names a POST /v1/notifications answer for the metrics.
@@ -65,24 +78,29 @@ func enqueueOutcome(status int) string {
 	return "error"
 }
 
-// enqueue answers POST /v1/notifications.
-func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) {
+// enqueue answers POST /v1/notifications, and returns the app it was
+// resolved to (nil if none).
+func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 	if !decodeJSON(c, req) {
-		return
+		return nil
 	}
-	tmpl, ok := h.checkNotify(c, req)
+	app, ok := h.requestApp(c, req.App)
 	if !ok {
-		return
+		return nil
+	}
+	tmpl, ok := h.checkNotify(c, app, req)
+	if !ok {
+		return app
 	}
 	rendered, err := tmpl.Render(req.Data)
 	if err != nil {
 		var fe *registry.FieldError
 		if errors.As(err, &fe) {
 			fail(c, http.StatusBadRequest, "invalid_value", fe.Message, fe.Field)
-			return
+			return app
 		}
 		fail(c, http.StatusBadRequest, "invalid_value", err.Error(), "data")
-		return
+		return app
 	}
 	p := notification.Payload{
 		Template: tmpl.Name, TemplateID: tmpl.TemplateID, LongTerm: tmpl.Kind == registry.LongTerm,
@@ -104,31 +122,32 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) {
 	if p.UserID == "" {
 		// Grants are kept per user: find who holds this openid. Without the
 		// business's JWT the openid is the user id, bound or not.
-		userID, bound, err := h.Users.UserOf(ctx, p.OpenID)
+		userID, bound, err := app.Users.UserOf(ctx, p.OpenID)
 		if err != nil {
 			h.storeDown(c, "resolve openid", err)
-			return
+			return app
 		}
 		p.UserID = p.OpenID
 		if bound {
 			p.UserID = userID
 		}
 	}
-	res, err := h.Queue.Enqueue(ctx, p)
+	res, err := app.Queue.Enqueue(ctx, p)
 	if err != nil {
 		h.storeDown(c, "enqueue notification", err)
-		return
+		return app
 	}
 	status, outcome := http.StatusAccepted, "accepted"
 	if res.Duplicate {
 		status, outcome = http.StatusOK, "duplicate"
 	}
-	logWith(c, slog.String("task_id", res.ID), slog.String("template", tmpl.Name), slog.String("dedupe_key", p.DedupeKey), slog.String("outcome", outcome))
+	logWith(c, slog.String("app", app.Name), slog.String("task_id", res.ID), slog.String("template", tmpl.Name), slog.String("dedupe_key", p.DedupeKey), slog.String("outcome", outcome))
 	c.JSON(status, notifyResponse{ID: res.ID, State: res.State, Duplicate: res.Duplicate})
+	return app
 }
 
 // checkNotify validates everything but the data, answering 400 on the first problem.
-func (h *handlers) checkNotify(c *gin.Context, req *notifyRequest) (*registry.Template, bool) {
+func (h *handlers) checkNotify(c *gin.Context, app *App, req *notifyRequest) (*registry.Template, bool) {
 	bad := func(field, format string, args ...any) (*registry.Template, bool) {
 		fail(c, http.StatusBadRequest, "invalid_field", fmt.Sprintf(format, args...), field)
 		return nil, false
@@ -136,7 +155,7 @@ func (h *handlers) checkNotify(c *gin.Context, req *notifyRequest) (*registry.Te
 	if req.Template == "" {
 		return bad("template", "template is required (e.g. order_arrived)")
 	}
-	tmpl, ok := h.Registry.Lookup(req.Template)
+	tmpl, ok := app.Registry.Lookup(req.Template)
 	if !ok {
 		fail(c, http.StatusBadRequest, "unknown_template", fmt.Sprintf("template %q is not in the registry", req.Template), "template")
 		return nil, false
@@ -206,7 +225,7 @@ func (h *handlers) notificationStatus(c *gin.Context) {
 		fail(c, http.StatusNotFound, "not_found", "no notification with this id", "id")
 		return
 	}
-	st, err := h.Queue.Status(c.Request.Context(), id)
+	st, err := appOf(c).Queue.Status(c.Request.Context(), id)
 	h.answerStatus(c, st, err)
 }
 
@@ -222,7 +241,7 @@ func (h *handlers) lookupNotification(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid_field", "dedupe_key is required: the key the notification was posted with", "dedupe_key")
 		return
 	}
-	st, err := h.Queue.Lookup(c.Request.Context(), template, key)
+	st, err := appOf(c).Queue.Lookup(c.Request.Context(), template, key)
 	h.answerStatus(c, st, err)
 }
 
@@ -278,7 +297,7 @@ func (h *handlers) userNotifications(c *gin.Context) {
 		}
 		limit = n
 	}
-	list, next, err := h.Queue.UserNotifications(c.Request.Context(), user, c.Query("cursor"), limit)
+	list, next, err := appOf(c).Queue.UserNotifications(c.Request.Context(), user, c.Query("cursor"), limit)
 	if errors.Is(err, notification.ErrBadCursor) {
 		fail(c, http.StatusBadRequest, "invalid_field", "cursor is not one this API gave (use next from the previous page)", "cursor")
 		return

@@ -141,19 +141,24 @@ func TestNotifyValidation(t *testing.T) {
 	}
 }
 
-// enqueueCounts reads wxnotify_notifications_enqueued_total for an outcome, by template.
+// enqueueCounts reads wxnotify_notifications_enqueued_total for an outcome,
+// by template, whatever the app ("" when the request named none served).
 func (e *env) enqueueCounts(outcome string) map[string]int {
 	e.t.Helper()
-	prefix := `wxnotify_notifications_enqueued_total{outcome="` + outcome + `",template="`
 	counts := map[string]int{}
 	for _, line := range strings.Split(e.do("GET", "/metrics", "", nil).raw, "\n") {
-		if rest, ok := strings.CutPrefix(line, prefix); ok {
+		rest, ok := strings.CutPrefix(line, `wxnotify_notifications_enqueued_total{app="`)
+		if !ok {
+			continue
+		}
+		_, rest, _ = strings.Cut(rest, `",`)
+		if rest, ok := strings.CutPrefix(rest, `outcome="`+outcome+`",template="`); ok {
 			template, value, _ := strings.Cut(rest, `"} `)
 			n, err := strconv.Atoi(value)
 			if err != nil {
 				e.t.Fatalf("metric line %q", line)
 			}
-			counts[template] = n
+			counts[template] += n
 		}
 	}
 	return counts

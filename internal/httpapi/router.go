@@ -16,10 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"wxnotify/internal/notification"
-	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
-	"wxnotify/internal/wxevent"
 )
 
 // WeChatLogin exchanges a wx.login code; *wechat.Client is one.
@@ -60,20 +58,18 @@ type LoginLimiter interface {
 
 // Deps is everything the API needs; New wires it into routes.
 type Deps struct {
-	Logger   *slog.Logger
-	Registry *registry.Registry
-	WeChat   WeChatLogin
-	Users    Users
-	Queue    Queue
+	Logger *slog.Logger
+	// Apps are the mini programs served (apps.go), at least one; the first
+	// also answers what names none.
+	Apps []*App
 	// Identity, when set, makes login require the business's JWT.
 	Identity UserVerifier
-	// Events, when set, serves WeChat's message push at /v1/wx/events.
-	Events *wxevent.Verifier
 	// GrantSource is "client" (the mini program's reports count grants) or
 	// "events" (WeChat's popup pushes do; reports are not counted).
 	GrantSource string
 	Limiter     LoginLimiter
-	// APIKeys are the order service's bearer keys.
+	// APIKeys are the order service's bearer keys, acting as any app (an
+	// App's own APIKeys act as it only).
 	APIKeys []string
 	// Ready reports whether Redis answers.
 	Ready func(ctx context.Context) error
@@ -104,8 +100,13 @@ const DashboardPath = "/admin/asynq"
 
 // New builds the router.
 func New(d Deps) (*gin.Engine, error) {
-	if d.Logger == nil || d.Registry == nil || d.WeChat == nil || d.Users == nil || d.Queue == nil || d.Limiter == nil || d.Ready == nil || d.Metrics == nil || d.Gatherer == nil {
+	if d.Logger == nil || len(d.Apps) == 0 || d.Limiter == nil || d.Ready == nil || d.Metrics == nil || d.Gatherer == nil {
 		return nil, errors.New("httpapi: missing dependency")
+	}
+	for _, a := range d.Apps {
+		if a.Name == "" || a.AppID == "" || a.Registry == nil || a.WeChat == nil || a.Users == nil || a.Queue == nil {
+			return nil, errors.New("httpapi: app " + a.Name + " misses a dependency")
+		}
 	}
 	if d.Dashboard != nil && (d.AdminUser == "" || d.AdminPassword == "") {
 		return nil, errors.New("httpapi: the dashboard needs AdminUser and AdminPassword")
@@ -133,7 +134,7 @@ func New(d Deps) (*gin.Engine, error) {
 		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here", "")
 	})
 
-	h := &handlers{Deps: d, keys: newKeyRing(d.APIKeys)}
+	h := &handlers{Deps: d, apps: d.Apps, keys: newKeyRing(d.APIKeys, d.Apps)}
 	store, withWeChat := deadline(d.StoreTimeout), deadline(d.StoreTimeout+wechatBudget)
 
 	// Load balancers probe with HEAD as often as with GET.
@@ -145,14 +146,16 @@ func New(d Deps) (*gin.Engine, error) {
 
 	v1 := r.Group("/v1")
 	v1.POST("/wx/login", withWeChat, h.login)
-	v1.GET("/wx/events", h.verifyPushURL)
-	v1.POST("/wx/events", store, h.receivePush)
+	for _, path := range []string{"/wx/events", "/wx/events/:app"} {
+		v1.GET(path, h.pushApp, h.verifyPushURL)
+		v1.POST(path, store, h.pushApp, h.receivePush)
+	}
 	v1.GET("/subscriptions", store, h.requireSession, h.listSubscriptions)
 	v1.POST("/subscriptions", store, h.requireSession, h.subscribe)
 	v1.POST("/notifications", store, h.requireAPIKey, h.notify)
-	v1.GET("/notifications", store, h.requireAPIKey, h.lookupNotification)
-	v1.GET("/notifications/:id", store, h.requireAPIKey, h.notificationStatus)
-	v1.GET("/users/:user_id/notifications", store, h.requireAPIKey, h.userNotifications)
+	v1.GET("/notifications", store, h.requireAPIKey, h.requireQueryApp, h.lookupNotification)
+	v1.GET("/notifications/:id", store, h.requireAPIKey, h.requireQueryApp, h.notificationStatus)
+	v1.GET("/users/:user_id/notifications", store, h.requireAPIKey, h.requireQueryApp, h.userNotifications)
 
 	if d.Dashboard != nil {
 		if err := h.mountDashboard(r); err != nil {
@@ -168,6 +171,7 @@ func New(d Deps) (*gin.Engine, error) {
 // handlers holds the dependencies of every route.
 type handlers struct {
 	Deps
+	apps apps
 	keys keyRing
 }
 

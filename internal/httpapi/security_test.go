@@ -11,9 +11,11 @@ import (
 var publicRoutes = map[string]bool{
 	"GET /healthz": true, "GET /readyz": true, "GET /metrics": true, "GET /openapi.yaml": true,
 	"HEAD /healthz": true, "HEAD /readyz": true,
-	"POST /v1/wx/login":  true, // the code is the credential (and the JWT when configured)
-	"GET /v1/wx/events":  true, // WeChat's pushes carry a signature, tested in events_test.go
-	"POST /v1/wx/events": true,
+	"POST /v1/wx/login":       true, // the code is the credential (and the JWT when configured)
+	"GET /v1/wx/events":       true, // WeChat's pushes carry a signature, tested in events_test.go
+	"POST /v1/wx/events":      true,
+	"GET /v1/wx/events/:app":  true,
+	"POST /v1/wx/events/:app": true,
 }
 
 func TestEveryNonPublicRouteRefusesMissingOrWrongCredentials(t *testing.T) {

@@ -99,11 +99,14 @@ func setup(t testing.TB, o options) *env {
 		o.maxBody = 64 << 10
 	}
 	prom := prometheus.NewRegistry()
-	queue := notification.NewQueue(rdb, sandboxtest.AppID, time.Hour, 5)
+	queue := notification.NewQueue(rdb, sandboxtest.AppID, notification.QueueName, time.Hour, 5)
+	app := &httpapi.App{
+		Name: "shop", AppID: sandboxtest.AppID, Registry: registry.Default(), WeChat: wc,
+		Users: subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),
+		Queue: queue,
+	}
 	d := httpapi.Deps{
-		Logger: log, Registry: registry.Default(), WeChat: wc,
-		Users:    subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),
-		Queue:    queue,
+		Logger: log, Apps: []*httpapi.App{app},
 		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:test:login:", o.loginPerMin),
 		APIKeys:  []string{apiKey, "order-service-key-0002"},
 		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
@@ -122,7 +125,7 @@ func setup(t testing.TB, o options) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.Events = v
+		app.Events = v
 	}
 	d.GrantSource = o.grantSource
 	if d.GrantSource == "" {

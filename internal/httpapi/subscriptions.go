@@ -65,7 +65,7 @@ func (h *handlers) subscribe(c *gin.Context) {
 			fail(c, http.StatusBadRequest, "invalid_field", fmt.Sprintf("%s is %q; want accept, reject, ban or filter", id, result), id)
 			return
 		}
-		t, known := h.Registry.ByTemplateID(id)
+		t, known := appOf(c).Registry.ByTemplateID(id)
 		if !known {
 			fail(c, http.StatusBadRequest, "unknown_template", id+" is not a template this service sends", id)
 			return
@@ -78,29 +78,29 @@ func (h *handlers) subscribe(c *gin.Context) {
 		h.listSubscriptions(c)
 		return
 	}
-	grants, err := h.Users.Apply(c.Request.Context(), userID, choices)
+	grants, err := appOf(c).Users.Apply(c.Request.Context(), userID, choices)
 	if err != nil {
 		h.storeDown(c, "apply subscription choices", err)
 		return
 	}
-	c.JSON(http.StatusOK, h.grantsView(userID, grants))
+	c.JSON(http.StatusOK, grantsView(appOf(c).Registry, userID, grants))
 }
 
 // listSubscriptions is GET /v1/subscriptions: the user's grants.
 func (h *handlers) listSubscriptions(c *gin.Context) {
 	userID := c.GetString(userKey)
-	grants, err := h.Users.Grants(c.Request.Context(), userID)
+	grants, err := appOf(c).Users.Grants(c.Request.Context(), userID)
 	if err != nil {
 		h.storeDown(c, "read grants", err)
 		return
 	}
-	c.JSON(http.StatusOK, h.grantsView(userID, grants))
+	c.JSON(http.StatusOK, grantsView(appOf(c).Registry, userID, grants))
 }
 
 // grantsView lists every registry template with the user's standing.
-func (h *handlers) grantsView(userID string, grants map[string]int) grantsResponse {
+func grantsView(reg *registry.Registry, userID string, grants map[string]int) grantsResponse {
 	out := grantsResponse{UserID: userID, Grants: []grantView{}}
-	for _, t := range h.Registry.Templates() {
+	for _, t := range reg.Templates() {
 		v := grantView{Template: t.Name, TemplateID: t.TemplateID, Kind: string(t.Kind)}
 		n := grants[t.TemplateID]
 		if t.Kind == registry.LongTerm {

@@ -18,20 +18,25 @@ import (
 
 // Queue takes notifications for the api: it creates each one's record
 // (the dedupe decision) and queues its task, and answers status, lookups
-// and user listings from the records.
+// and user listings from the records. It serves one app.
 type Queue struct {
 	*Records
+	// name is the app's asynq queue.
+	name      string
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	maxRetry  int
 }
 
-// NewQueue shares the process's go-redis client with asynq. retention keeps
-// a finished notification's record (and so its dedupe key) that long;
-// maxRetry bounds the worker's retries of a failing send.
-func NewQueue(rdb redis.UniversalClient, appID string, retention time.Duration, maxRetry int) *Queue {
+// NewQueue shares the process's go-redis client with asynq. The app's
+// notifications go through the asynq queue named queue (QueueName for a
+// single-app deployment); retention keeps a finished notification's record
+// (and so its dedupe key) that long; maxRetry bounds the worker's retries
+// of a failing send.
+func NewQueue(rdb redis.UniversalClient, appID, queue string, retention time.Duration, maxRetry int) *Queue {
 	return &Queue{
 		Records:   NewRecords(rdb, appID, retention),
+		name:      queue,
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		maxRetry:  maxRetry,
@@ -117,9 +122,9 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 // so that a repeat does not queue a second task beside it (the worker's
 // claim would keep that one from sending twice, but it would still run).
 func (q *Queue) inFlight(ctx context.Context, id string) error {
-	_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, TaskID(id)) })
+	_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, TaskID(id)) })
 	if errors.Is(err, asynq.ErrTaskNotFound) {
-		_, err = inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(QueueName, id) })
+		_, err = inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, id) })
 	}
 	return err
 }
@@ -131,7 +136,7 @@ func (q *Queue) queue(ctx context.Context, id string, p Payload) error {
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
 	}
-	opts := []asynq.Option{asynq.TaskID(TaskID(id)), asynq.Queue(QueueName), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)}
+	opts := []asynq.Option{asynq.TaskID(TaskID(id)), asynq.Queue(q.name), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)}
 	if p.SendAt != nil {
 		opts = append(opts, asynq.ProcessAt(*p.SendAt))
 	}
@@ -297,7 +302,7 @@ func parseCursor(c string) (listEntry, error) {
 // QueueInfo is asynq's report on the notifications queue: its tasks by
 // state and its latency.
 func (q *Queue) QueueInfo(ctx context.Context) (*asynq.QueueInfo, error) {
-	return inspect(ctx, func() (*asynq.QueueInfo, error) { return q.inspector.GetQueueInfo(QueueName) })
+	return inspect(ctx, func() (*asynq.QueueInfo, error) { return q.inspector.GetQueueInfo(q.name) })
 }
 
 // inspect runs an Inspector call, which takes no context, within ctx.

@@ -23,7 +23,7 @@ const appID = "wxappid0000000001"
 func setup(t *testing.T) (*notification.Queue, *redis.Client) {
 	t.Helper()
 	rdb := redistest.Lend(t).Client(t)
-	return notification.NewQueue(rdb, appID, time.Hour, 3), rdb
+	return notification.NewQueue(rdb, appID, notification.QueueName, time.Hour, 3), rdb
 }
 
 func payload(user, dedupe string) notification.Payload {
@@ -166,7 +166,7 @@ func TestAcceptedButNeverQueuedIsQueuedByTheRepeat(t *testing.T) {
 	ctx := t.Context()
 	p := payload("u-1", "order-crash")
 	// What the dying process got done: the record, not the task.
-	dying := notification.NewQueue(rdb, appID, time.Hour, 3)
+	dying := notification.NewQueue(rdb, appID, notification.QueueName, time.Hour, 3)
 	first, err := dying.Enqueue(ctx, p)
 	if err != nil {
 		t.Fatal(err)

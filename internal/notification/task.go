@@ -18,7 +18,8 @@ import (
 // TaskType is the asynq task type of a notification.
 const TaskType = "notification:send"
 
-// QueueName is the asynq queue notifications go through.
+// QueueName is the asynq queue of a single-app deployment's notifications;
+// each app of APPS_FILE has its own (config.App.Queue).
 const QueueName = "notifications"
 
 // Payload is one notification, rendered and validated by the API: the

@@ -42,46 +42,33 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	reg, err := loadRegistry(cfg, log)
-	if err != nil {
-		return err
-	}
 	target := cfg.Redis.Target()
 	rdb := target.Client()
 	defer rdb.Close()
-	wc, err := wechatClient(cfg.WeChat)
-	if err != nil {
-		return err
-	}
 	var verifier httpapi.UserVerifier
 	if cfg.UserJWT.Enabled() {
 		if verifier, err = identity.NewVerifier(cfg.UserJWT); err != nil {
 			return err
 		}
 	}
-
-	var events *wxevent.Verifier
-	if cfg.PushToken != "" {
-		if events, err = wxevent.NewVerifier(cfg.PushToken.Reveal(), cfg.PushAESKey.Reveal(), cfg.WeChat.AppID); err != nil {
-			return fmt.Errorf("WECHAT_PUSH_AES_KEY: %w", err)
-		}
-	}
 	prom := prometheus.NewRegistry()
 	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
 
-	users := subscriber.New(rdb, cfg.WeChat.AppID, cfg.SessionTTL)
-	queue := notification.NewQueue(rdb, cfg.WeChat.AppID, cfg.Retention, cfg.MaxRetry)
 	deps := httpapi.Deps{
-		Logger: log, Registry: reg, WeChat: wc,
-		Users:    users,
-		Queue:    queue,
-		Identity: verifier, Events: events, GrantSource: cfg.GrantSource,
-		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:"+cfg.WeChat.AppID+":login:", cfg.LoginRatePerMinute),
+		Logger: log, Identity: verifier, GrantSource: cfg.GrantSource,
+		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:login:", cfg.LoginRatePerMinute),
 		APIKeys:  reveal(cfg.APIKeys),
 		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
 		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, StoreTimeout: cfg.Redis.Timeout,
+	}
+	for _, a := range cfg.Apps {
+		app, err := apiApp(cfg, a, rdb, log)
+		if err != nil {
+			return err
+		}
+		deps.Apps = append(deps.Apps, app)
 	}
 	if cfg.AdminUser != "" {
 		dash := httpapi.NewDashboard(target.AsynqOpt(), !cfg.UserJWT.Enabled())
@@ -91,7 +78,8 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("queue dashboard off: set ADMIN_USER and ADMIN_PASSWORD to serve it at " + httpapi.DashboardPath + "/")
 	}
 	if cfg.AdminUser != "" {
-		if deps.Console, err = newConsole(log, reg, rdb, queue, users, cfg.WeChat.AppID); err != nil {
+		first := deps.Apps[0]
+		if deps.Console, err = newConsole(log, first.Registry, rdb, first.Queue.(*notification.Queue), first.Users.(*subscriber.Store), first.AppID); err != nil {
 			return err
 		}
 	}
@@ -102,14 +90,48 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return serveAPI(ctx, log, cfg, router)
 }
 
-func loadRegistry(cfg config.API, log *slog.Logger) (*registry.Registry, error) {
-	if cfg.TemplatesFile == "" {
-		log.Warn("TEMPLATES_FILE unset: using the built-in template registry (the WeChat sandbox's template ids)")
+// apiApp builds what the api serves one app with: its templates, WeChat
+// login, users, queue and message push, all keyed by its appid.
+func apiApp(cfg config.API, a config.App, rdb redis.UniversalClient, log *slog.Logger) (*httpapi.App, error) {
+	reg, err := loadRegistry(cfg, a, log)
+	if err != nil {
+		return nil, err
+	}
+	wc, err := wechatClient(cfg.WeChat, a)
+	if err != nil {
+		return nil, err
+	}
+	app := &httpapi.App{
+		Name: a.Name, AppID: a.AppID, Registry: reg, WeChat: wc,
+		Users:   subscriber.New(rdb, a.AppID, cfg.SessionTTL),
+		Queue:   notification.NewQueue(rdb, a.AppID, a.Queue, cfg.Retention, cfg.MaxRetry),
+		APIKeys: reveal(a.APIKeys),
+	}
+	if a.PushToken != "" {
+		if app.Events, err = wxevent.NewVerifier(a.PushToken.Reveal(), a.PushAESKey.Reveal(), a.AppID); err != nil {
+			return nil, fmt.Errorf("%s: %w", appSetting(cfg, a, "WECHAT_PUSH_AES_KEY", "push_aes_key"), err)
+		}
+	}
+	return app, nil
+}
+
+// appSetting names where an app's setting comes from, for an error: the
+// single app's variable, or the app's field in APPS_FILE.
+func appSetting(cfg config.API, a config.App, variable, field string) string {
+	if cfg.AppsFile == "" {
+		return variable
+	}
+	return "APPS_FILE: app " + a.Name + ": " + field
+}
+
+func loadRegistry(cfg config.API, a config.App, log *slog.Logger) (*registry.Registry, error) {
+	if a.TemplatesFile == "" {
+		log.Warn("no template registry file: using the built-in one (the WeChat sandbox's template ids)", slog.String("app", a.Name))
 		return registry.Default(), nil
 	}
-	reg, err := registry.LoadFile(cfg.TemplatesFile)
+	reg, err := registry.LoadFile(a.TemplatesFile)
 	if err != nil {
-		return nil, fmt.Errorf("TEMPLATES_FILE: %w", err)
+		return nil, fmt.Errorf("%s: %w", appSetting(cfg, a, "TEMPLATES_FILE", "templates_file"), err)
 	}
 	return reg, nil
 }

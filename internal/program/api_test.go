@@ -82,7 +82,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		change map[string]string
 		want   string
 	}{
-		{map[string]string{"API_KEYS": ""}, `"API_KEYS" is not set`},
+		{map[string]string{"API_KEYS": ""}, `API_KEYS: required`},
 		{map[string]string{"TEMPLATES_FILE": bad}, `TEMPLATES_FILE: `},
 		{map[string]string{"TEMPLATES_FILE": "/nonexistent/templates.yaml"}, "TEMPLATES_FILE: "},
 		{map[string]string{"HTTP_ADDR": "256.0.0.1:1"}, "HTTP_ADDR"},

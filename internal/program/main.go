@@ -47,7 +47,7 @@ func begin(ctx context.Context, name string, l config.Logging, cfg slog.LogValue
 	return log, nil
 }
 
-// wechatClient is the WeChat client for the configured mini program.
-func wechatClient(c config.WeChat) (*wechat.Client, error) {
-	return wechat.New(wechat.Config{AppID: c.AppID, AppSecret: c.AppSecret.Reveal(), BaseURL: c.BaseURL, Timeout: c.Timeout})
+// wechatClient is the WeChat client of one mini program.
+func wechatClient(c config.WeChat, app config.App) (*wechat.Client, error) {
+	return wechat.New(wechat.Config{AppID: app.AppID, AppSecret: app.Secret.Reveal(), BaseURL: c.BaseURL, Timeout: c.Timeout})
 }

@@ -39,25 +39,18 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	rdb := cfg.Redis.Target().Client()
 	defer rdb.Close()
 	redisconn.RideOutOutages(rdb, 5*cfg.Redis.Timeout) // asynq's task-state writes wait for Redis instead of stranding tasks
-	wc, err := wechatClient(cfg.WeChat)
-	if err != nil {
-		return err
-	}
 	prom := prometheus.NewRegistry()
 	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := delivery.NewMetrics(prom)
-	client := delivery.InstrumentedClient{Client: wc, Metrics: metrics}
-	tokens, err := accesstoken.New(rdb, client, accesstoken.Config{AppID: cfg.WeChat.AppID, Logger: log})
-	if err != nil {
-		return err
+	handlers := delivery.ByQueue{}
+	for _, app := range cfg.Apps {
+		h, err := appHandler(cfg, app, rdb, log, metrics.App(app.Name))
+		if err != nil {
+			return err
+		}
+		handlers[app.Queue] = h
 	}
-	handler := delivery.New(delivery.Deps{
-		Redis: rdb, AppID: cfg.WeChat.AppID, Tokens: tokens, Sender: client,
-		Limiter:   ratelimit.PerSecond(rdb, sendRatePrefix(cfg.WeChat.AppID), cfg.SendRate, cfg.SendRate),
-		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
-		SentEvents: cfg.SentEvents,
-	})
-	queues, _ := cfg.QueueWeights() // validated by config
+	queues := cfg.QueueWeights()
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   queues,
@@ -70,7 +63,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		LogLevel:                 asynqLevel(cfg.Logging.Level),
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(notification.TaskType, handler)
+	mux.Handle(notification.TaskType, handlers)
 
 	httpSrv, err := listenWorker(cfg.HTTPAddr, log, prom, rdb)
 	if err != nil {
@@ -80,7 +73,9 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		_ = httpSrv.Close()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
-	announceSendRate(ctx, log, rdb, cfg.WeChat.AppID, cfg.SendRate)
+	for _, app := range cfg.Apps {
+		announceSendRate(ctx, log, rdb, app.AppID, app.SendRate)
+	}
 	log.Info("worker running", "queues", queues, "concurrency", cfg.Concurrency)
 	<-ctx.Done()
 
@@ -92,6 +87,27 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// appHandler builds the delivery of one app: its WeChat client, its share
+// of the token cache and its send rate, all keyed by its appid.
+func appHandler(cfg config.Worker, app config.App, rdb redis.UniversalClient, log *slog.Logger, metrics *delivery.AppMetrics) (*delivery.Handler, error) {
+	wc, err := wechatClient(cfg.WeChat, app)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With(slog.String("app", app.Name))
+	client := delivery.InstrumentedClient{Client: wc, Metrics: metrics}
+	tokens, err := accesstoken.New(rdb, client, accesstoken.Config{AppID: app.AppID, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return delivery.New(delivery.Deps{
+		Redis: rdb, AppID: app.AppID, Tokens: tokens, Sender: client,
+		Limiter:   ratelimit.PerSecond(rdb, sendRatePrefix(app.AppID), app.SendRate, app.SendRate),
+		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
+		SentEvents: cfg.SentEvents,
+	}), nil
 }
 
 // listenWorker serves /healthz, /readyz and /metrics (a GET pattern
