@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,37 +8,19 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"wxnotify/internal/cmdtest"
 	"wxnotify/internal/wxevent"
 )
 
-// output is the program's stdout, read while it runs.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 // serve runs the program until the test ends; it returns the URL the
 // program says it listens on and its output.
-func serve(t *testing.T, args []string, env map[string]string) (string, *output) {
+func serve(t *testing.T, args []string, env map[string]string) (string, *cmdtest.Output) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &output{}
+	out := &cmdtest.Output{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, envOf(env), out) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -89,8 +70,7 @@ func TestSecondAppFromTheEnvironment(t *testing.T) {
 		"WECHAT_PUSH_TOKEN": "first-push-token",
 	})
 
-	post := func(path, body string) map[string]any {
-		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+	decode := func(resp *http.Response, err error) map[string]any {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,16 +79,12 @@ func TestSecondAppFromTheEnvironment(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&v)
 		return v
 	}
+	post := func(path, body string) map[string]any {
+		return decode(http.Post(base+path, "application/json", strings.NewReader(body)))
+	}
 	exchange := func(appid, secret, code string) map[string]any {
 		q := url.Values{"appid": {appid}, "secret": {secret}, "js_code": {code}, "grant_type": {"authorization_code"}}
-		resp, err := http.Get(base + "/sns/jscode2session?" + q.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var v map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&v)
-		return v
+		return decode(http.Get(base + "/sns/jscode2session?" + q.Encode()))
 	}
 	minted := post("/sandbox/login", `{"appid":"`+second+`"}`)
 	code, _ := minted["code"].(string)
