@@ -35,12 +35,15 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	}
 	var o options
 	var templates, level string
+	var apps []string
 	var f sandbox.Faults
 	var latency, hangFor time.Duration
 	var errs []error
 	fs.StringVar(&o.addr, "addr", env("SANDBOX_ADDR", ":8090"), "listen address (SANDBOX_ADDR)")
 	fs.StringVar(&o.cfg.AppID, "appid", env("WECHAT_APPID", "wxsandbox00000000"), "the fake mini program's appid (WECHAT_APPID)")
 	fs.StringVar(&o.cfg.AppSecret, "secret", env("WECHAT_APP_SECRET", "sandbox-app-secret"), "its app secret (WECHAT_APP_SECRET)")
+	// A Func flag, so that neither -h nor a parse error shows the secrets.
+	fs.Func("apps", appsUsage, func(v string) error { apps = append(apps, v); return nil })
 	fs.StringVar(&templates, "templates", env("SANDBOX_TEMPLATES", ""), "JSON file of template definitions; the built-in order_arrived and transit templates when empty (SANDBOX_TEMPLATES)")
 	errs = append(errs, durationVar(fs, &o.cfg.TokenLifetime, "token-lifetime", env("SANDBOX_TOKEN_LIFETIME", "2h"), "access_token lifetime, WeChat's is 2h (SANDBOX_TOKEN_LIFETIME)"))
 	errs = append(errs, durationVar(fs, &o.cfg.CodeLifetime, "code-lifetime", env("SANDBOX_CODE_LIFETIME", "5m"), "wx.login code lifetime (SANDBOX_CODE_LIFETIME)"))
@@ -51,7 +54,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	errs = append(errs, rateVar(fs, &f.RateLimitRate, "rate-limit-rate", env("SANDBOX_RATE_LIMIT_RATE", "0"), "probability of errcode 45011 (SANDBOX_RATE_LIMIT_RATE)"))
 	errs = append(errs, durationVar(fs, &latency, "latency", env("SANDBOX_LATENCY", "0s"), "latency added to every WeChat call (SANDBOX_LATENCY)"))
 	errs = append(errs, durationVar(fs, &hangFor, "hang-for", env("SANDBOX_HANG_FOR", "60s"), "how long a hang lasts (SANDBOX_HANG_FOR)"))
-	fs.StringVar(&o.push.URL, "push-url", env("SANDBOX_PUSH_URL", ""), "send WeChat's message pushes here, e.g. http://127.0.0.1:8080/v1/wx/events (SANDBOX_PUSH_URL)")
+	fs.StringVar(&o.push.URL, "push-url", env("SANDBOX_PUSH_URL", ""), "send WeChat's message pushes here, e.g. http://127.0.0.1:8080/v1/wx/events; "+appIDPlaceholder+" in it stands for the pushing app's appid (SANDBOX_PUSH_URL)")
 	fs.StringVar(&o.push.Token, "push-token", env("WECHAT_PUSH_TOKEN", ""), "the push token they are signed with (WECHAT_PUSH_TOKEN)")
 	fs.StringVar(&o.push.AESKey, "push-aes-key", env("WECHAT_PUSH_AES_KEY", ""), "EncodingAESKey: send them in safe mode (WECHAT_PUSH_AES_KEY)")
 	fs.BoolVar(&o.push.XML, "push-xml", env("SANDBOX_PUSH_XML", "") == "true", "send XML instead of JSON (SANDBOX_PUSH_XML=true)")
@@ -65,11 +68,20 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return o, fmt.Errorf("-log-level / LOG_LEVEL %q: want debug, info, warn or error", level)
 	}
+	if v := getenv("SANDBOX_APPS"); len(apps) == 0 && v != "" {
+		apps = []string{v}
+	}
+	var err error
+	if o.cfg.Apps, err = parseApps(apps, o.push); err != nil {
+		return o, err
+	}
+	o.push.URL = pushURLFor(o.push.URL, o.cfg.AppID)
 	f.Latency, f.HangFor = sandbox.Duration(latency), sandbox.Duration(hangFor)
 	o.cfg.Faults = f
 	o.cfg.Templates = sandbox.DefaultTemplates()
 	if templates != "" {
-		data, err := os.ReadFile(templates)
+		var data []byte
+		data, err = os.ReadFile(templates)
 		if err != nil {
 			return o, fmt.Errorf("-templates / SANDBOX_TEMPLATES: %w", err)
 		}

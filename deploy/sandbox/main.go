@@ -1,6 +1,6 @@
 // Command sandbox serves the WeChat sandbox (internal/sandbox) on its own:
 // WeChat's login, token and subscribe-message endpoints for one fake mini
-// program, plus the /sandbox/ controls to play the user, inject faults and
+// program (-appid) or more (-apps), plus the /sandbox/ controls to play the user, inject faults and
 // read what was delivered. Point WECHAT_BASE_URL at it.
 //
 // Every setting is a flag whose default comes from the environment
@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	opts.cfg.Logger = logger
 	sb, err := sandbox.New(opts.cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("settings: %w", err)
 	}
 	if opts.push.URL != "" {
 		if err := sb.SetPush(opts.push); err != nil {
@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger.Info("WeChat sandbox listening",
 		slog.String("url", "http://"+ln.Addr().String()),
 		slog.String("appid", opts.cfg.AppID),
+		slog.Any("apps", sb.AppIDs()),
 		slog.Int("templates", len(opts.cfg.Templates)),
 		slog.Duration("token_lifetime", opts.cfg.TokenLifetime))
 

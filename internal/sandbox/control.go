@@ -7,6 +7,10 @@ import (
 
 // The /sandbox/ control endpoints play the user's side and inspect what
 // WeChat would have done. They are for tests and the dev stack only.
+//
+// Those about one app name it: "appid" in a POST's JSON body, ?appid= on a
+// GET; absent means the primary app, an appid the sandbox does not play is
+// a 400. Faults and call counts are the sandbox's, for every app.
 
 func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -18,10 +22,12 @@ func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// handleMintCode is POST /sandbox/login {"openid"?, "unionid"?, "blocked"?}:
-// wx.login for that user (a new one when openid is empty) → {"code", "openid"}.
+// handleMintCode is POST /sandbox/login {"appid"?, "openid"?, "unionid"?, "blocked"?}:
+// wx.login in that app for that user (a new one when openid is empty) →
+// {"code", "openid"}.
 func (s *Sandbox) handleMintCode(w http.ResponseWriter, r *http.Request) {
 	var req struct {
+		AppID   string `json:"appid"`
 		OpenID  string `json:"openid"`
 		UnionID string `json:"unionid"`
 		Blocked bool   `json:"blocked"`
@@ -29,15 +35,20 @@ func (s *Sandbox) handleMintCode(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && !decodeControl(w, r, &req) {
 		return
 	}
-	code, openid := s.Login(req.OpenID, req.UnionID, req.Blocked)
+	p, ok := s.controlApp(w, req.AppID)
+	if !ok {
+		return
+	}
+	code, openid := p.Login(req.OpenID, req.UnionID, req.Blocked)
 	writeControl(w, http.StatusOK, map[string]string{"code": code, "openid": openid})
 }
 
 // handleSubscribe is POST /sandbox/subscriptions
-// {"openid", "template_id", "action": "accept"|"reject"|"unsubscribe", "count"?}
+// {"appid"?, "openid", "template_id", "action": "accept"|"reject"|"unsubscribe", "count"?}
 // → {"openid", "template_id", "grants"}.
 func (s *Sandbox) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	var req struct {
+		AppID      string `json:"appid"`
 		OpenID     string `json:"openid"`
 		TemplateID string `json:"template_id"`
 		Action     string `json:"action"`
@@ -49,7 +60,11 @@ func (s *Sandbox) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if req.Action == "" {
 		req.Action = Accept
 	}
-	n, err := s.Subscribe(req.OpenID, req.TemplateID, req.Action, req.Count)
+	p, ok := s.controlApp(w, req.AppID)
+	if !ok {
+		return
+	}
+	n, err := p.Subscribe(req.OpenID, req.TemplateID, req.Action, req.Count)
 	if err != nil {
 		controlError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -57,13 +72,17 @@ func (s *Sandbox) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	writeControl(w, http.StatusOK, map[string]any{"openid": req.OpenID, "template_id": req.TemplateID, "grants": n})
 }
 
-// handleMessages is GET /sandbox/messages?openid=&template_id= → the
-// delivered messages kept (oldest first) and how many were delivered in all.
+// handleMessages is GET /sandbox/messages?appid=&openid=&template_id= → the
+// app's delivered messages kept (oldest first) and how many it delivered in all.
 func (s *Sandbox) handleMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	msgs := s.Messages(q.Get("openid"), q.Get("template_id"))
+	p, ok := s.controlApp(w, q.Get("appid"))
+	if !ok {
+		return
+	}
+	msgs := p.Messages(q.Get("openid"), q.Get("template_id"))
 	s.mu.Lock()
-	total := s.sends.total
+	total := p.sends.total
 	s.mu.Unlock()
 	writeControl(w, http.StatusOK, map[string]any{"delivered": total, "messages": msgs})
 }
@@ -91,7 +110,18 @@ func (s *Sandbox) handlePutFaults(w http.ResponseWriter, r *http.Request) {
 	writeControl(w, http.StatusOK, s.Faults())
 }
 
-// handleRetire is POST /sandbox/token/retire: invalidate every current token now.
-func (s *Sandbox) handleRetire(w http.ResponseWriter, _ *http.Request) {
-	writeControl(w, http.StatusOK, map[string]int{"retired": s.RetireTokens()})
+// handleRetire is POST /sandbox/token/retire {"appid"?}: invalidate every
+// current token of the app now → {"retired"}.
+func (s *Sandbox) handleRetire(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		AppID string `json:"appid"`
+	}
+	if r.ContentLength != 0 && !decodeControl(w, r, &req) {
+		return
+	}
+	p, ok := s.controlApp(w, req.AppID)
+	if !ok {
+		return
+	}
+	writeControl(w, http.StatusOK, map[string]int{"retired": p.RetireTokens()})
 }

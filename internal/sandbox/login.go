@@ -23,53 +23,55 @@ type loginCode struct {
 	used    bool
 }
 
-// userLocked returns the user with openid, creating it; s.mu must be held.
-func (s *Sandbox) userLocked(openid string) *user {
-	u := s.users[openid]
+// userLocked returns the user with openid, creating it; sb.mu must be held.
+func (p *MiniProgram) userLocked(openid string) *user {
+	u := p.users[openid]
 	if u == nil {
 		u = &user{grants: make(map[string]int), longTerm: make(map[string]bool)}
-		s.users[openid] = u
+		p.users[openid] = u
 	}
 	return u
 }
 
-// Login plays wx.login for a user: it returns a code the mini program would
-// send to its server. An empty openid makes up a new user. A blocked user's
-// code is refused with 40226 (high-risk user).
-func (s *Sandbox) Login(openid, unionid string, blocked bool) (code, openID string) {
+// Login plays wx.login for a user of this app: it returns a code the mini
+// program would send to its server, good with this app's credentials only.
+// An empty openid makes up a new user. A blocked user's code is refused
+// with 40226 (high-risk user).
+func (p *MiniProgram) Login(openid, unionid string, blocked bool) (code, openID string) {
 	if openid == "" {
 		openid = "o" + randomString(20) // 28 characters, like WeChat's openids
 	}
 	code = randomString(24) // 32 characters, like wx.login's codes
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.userLocked(openid)
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	u := p.userLocked(openid)
 	if unionid != "" {
 		u.unionID = unionid
 	}
 	u.blocked = blocked
-	now := s.now()
-	s.codes[code] = &loginCode{openID: openid, expires: now.Add(s.cfg.CodeLifetime)}
-	s.minted++
-	if s.minted >= 1024 {
-		s.minted = 0
-		for c, lc := range s.codes {
+	now := p.sb.now()
+	p.codes[code] = &loginCode{openID: openid, expires: now.Add(p.sb.cfg.CodeLifetime)}
+	p.minted++
+	if p.minted >= 1024 {
+		p.minted = 0
+		for c, lc := range p.codes {
 			// Keep used codes as long as unexpired ones so that a reuse answers 40163.
 			if now.After(lc.expires) {
-				delete(s.codes, c)
+				delete(p.codes, c)
 			}
 		}
 	}
 	return code, openid
 }
 
-// code2Session is GET /sns/jscode2session.
+// code2Session is GET /sns/jscode2session; the appid names the app.
 func (s *Sandbox) code2Session(r *http.Request) reply {
 	q := r.URL.Query()
-	if q.Get("appid") != s.cfg.AppID {
+	p := s.apps[q.Get("appid")]
+	if p == nil {
 		return failCode(40013)
 	}
-	if q.Get("secret") != s.cfg.AppSecret {
+	if q.Get("secret") != p.secret {
 		return failCode(40125)
 	}
 	if q.Get("grant_type") != "authorization_code" {
@@ -87,21 +89,27 @@ func (s *Sandbox) code2Session(r *http.Request) reply {
 	if s.unauthorizedLocked(EndpointCode2Session) {
 		return failCode(48001)
 	}
-	lc := s.codes[code]
+	return p.sessionLocked(code)
+}
+
+// sessionLocked exchanges one of this app's codes; a code of another app
+// is as unknown as a made-up one (40029).
+func (p *MiniProgram) sessionLocked(code string) reply {
+	lc := p.codes[code]
 	switch {
-	case lc == nil || s.now().After(lc.expires):
+	case lc == nil || p.sb.now().After(lc.expires):
 		return failCode(40029)
 	case lc.used:
 		return failCode(40163)
 	}
 	lc.used = true
-	u := s.users[lc.openID]
+	u := p.users[lc.openID]
 	if u.blocked {
 		return failCode(40226)
 	}
 	key := base64.StdEncoding.EncodeToString([]byte(randomString(12)))
-	if len(s.sessionKeys) < 10_000 {
-		s.sessionKeys = append(s.sessionKeys, key)
+	if len(p.sessionKeys) < 10_000 {
+		p.sessionKeys = append(p.sessionKeys, key)
 	}
 	// WeChat's success has no errcode at all.
 	return success(struct {
@@ -118,14 +126,25 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Secrets returns every access_token and session_key the sandbox issued
-// (the first 10,000 session keys), for tests that search logs for leaks.
+// Secrets returns, for every app, its app secret, push token and AES key,
+// and every access_token and session_key issued (the first 10,000 session
+// keys of each app), for tests that search logs for leaks.
 func (s *Sandbox) Secrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := append([]string(nil), s.sessionKeys...)
-	for tok := range s.tokens.issued {
-		out = append(out, tok)
+	var out []string
+	for _, id := range s.appIDs {
+		p := s.apps[id]
+		out = append(out, p.secret)
+		for _, v := range []string{p.push.cfg.Token, p.push.cfg.AESKey} {
+			if v != "" {
+				out = append(out, v)
+			}
+		}
+		out = append(out, p.sessionKeys...)
+		for tok := range p.tokens.issued {
+			out = append(out, tok)
+		}
 	}
 	return out
 }

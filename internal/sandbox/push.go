@@ -38,22 +38,24 @@ type pushState struct {
 	last     map[string]int64 // openid → last CreateTime, kept strictly increasing
 }
 
-// SetPush starts (or, with an empty URL, stops) the pushes.
-func (s *Sandbox) SetPush(p Push) error {
+// SetPush starts (or, with an empty URL, stops) the app's pushes: to its
+// own URL, signed with its own token, encrypted with its own AES key for
+// its appid.
+func (p *MiniProgram) SetPush(cfg Push) error {
 	var v *wxevent.Verifier
-	if p.URL != "" {
+	if cfg.URL != "" {
 		var err error
-		if v, err = wxevent.NewVerifier(p.Token, p.AESKey, s.cfg.AppID); err != nil {
-			return fmt.Errorf("sandbox push: %w", err)
+		if v, err = wxevent.NewVerifier(cfg.Token, cfg.AESKey, p.appID); err != nil {
+			return fmt.Errorf("sandbox push for %s: %w", p.appID, err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	client := p.Client
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	client := cfg.Client
 	if client == nil {
 		client = &http.Client{Timeout: 5 * time.Second}
 	}
-	s.push = pushState{cfg: p, verifier: v, client: client, last: map[string]int64{}}
+	p.push = pushState{cfg: cfg, verifier: v, client: client, last: map[string]int64{}}
 	return nil
 }
 
@@ -90,27 +92,28 @@ type xmlList struct {
 	List pushItem
 }
 
-// pushLocked queues one push of event about openid; s.mu must be held.
-func (s *Sandbox) pushLocked(openid, event string, item pushItem) {
-	if s.push.cfg.URL == "" {
+// pushLocked queues one push of event about openid to the app's server;
+// sb.mu must be held.
+func (p *MiniProgram) pushLocked(openid, event string, item pushItem) {
+	if p.push.cfg.URL == "" {
 		return
 	}
 	// WeChat's CreateTime is in seconds; keep one user's strictly increasing
 	// so that two pushes in one second are not mistaken for a retry.
-	t := max(s.now().Unix(), s.push.last[openid]+1)
-	s.push.last[openid] = t
-	body := s.encodePush(openid, event, t, item)
-	ps := s.push
-	s.pushing.Go(func() { s.deliverPush(ps, body) })
+	t := max(p.sb.now().Unix(), p.push.last[openid]+1)
+	p.push.last[openid] = t
+	ps := p.push
+	body := ps.encode(openid, event, t, item)
+	p.sb.pushing.Go(func() { p.sb.deliverPush(ps, body) })
 }
 
-// WaitPushes returns when no push is in flight (each gives up after its
-// retries): a test ends only after the pushes it caused.
+// WaitPushes returns when no push of any app is in flight (each gives up
+// after its retries): a test ends only after the pushes it caused.
 func (s *Sandbox) WaitPushes() { s.pushing.Wait() }
 
-func (s *Sandbox) encodePush(openid, event string, t int64, item pushItem) []byte {
+func (ps pushState) encode(openid, event string, t int64, item pushItem) []byte {
 	b := pushBody{ToUserName: "gh_sandbox", FromUserName: openid, CreateTime: t, MsgType: "event", Event: event}
-	if !s.push.cfg.XML {
+	if !ps.cfg.XML {
 		b.List = &item
 		out, _ := json.Marshal(b)
 		return out

@@ -10,7 +10,6 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -19,11 +18,14 @@ import (
 	"time"
 )
 
-// Config sets up a Sandbox. AppID, AppSecret and at least one template are required.
+// Config sets up a Sandbox. AppID, AppSecret and at least one template are
+// required: they are the primary app's.
 type Config struct {
 	AppID     string
 	AppSecret string
 	Templates []Template
+	// Apps are the mini programs the sandbox plays besides the primary one.
+	Apps []App
 	// TokenLifetime is how long an access_token lives (WeChat: 7200 s). Tests
 	// set it to seconds.
 	TokenLifetime time.Duration
@@ -80,33 +82,25 @@ type Sandbox struct {
 	// pushing tracks pushes in flight (WaitPushes).
 	pushing sync.WaitGroup
 
-	cfg       Config
-	templates map[string]*Template
-	log       *slog.Logger
-	mux       *http.ServeMux
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+	// primary is the app of Config.AppID; apps holds it and Config.Apps by
+	// appid, appIDs their appids in order. Fixed once New returns.
+	primary *MiniProgram
+	apps    map[string]*MiniProgram
+	appIDs  []string
 
 	mu     sync.Mutex
 	rng    *rand.Rand
 	faults Faults
-	users  map[string]*user
-	codes  map[string]*loginCode
-	tokens tokenState
-	sends  sendState
 	calls  map[string]*CallCount
-	minted int // codes minted since the last sweep of expired ones
-	// sessionKeys are the session keys issued, for leak tests.
-	sessionKeys []string
-	push        pushState
+	// nextMsgID is the next msgid, unique across the apps as WeChat's are.
+	nextMsgID uint64
 }
 
 // New checks cfg and returns a Sandbox.
 func New(cfg Config) (*Sandbox, error) {
-	if cfg.AppID == "" || cfg.AppSecret == "" {
-		return nil, errors.New("sandbox: AppID and AppSecret are required")
-	}
-	if len(cfg.Templates) == 0 {
-		return nil, errors.New("sandbox: at least one template is required")
-	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = 7200 * time.Second
 	}
@@ -139,25 +133,19 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	s := &Sandbox{
 		cfg:       cfg,
-		templates: make(map[string]*Template, len(cfg.Templates)),
 		log:       cfg.Logger.With(slog.String("component", "wechat_sandbox")),
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		faults:    cfg.Faults,
-		users:     make(map[string]*user),
-		codes:     make(map[string]*loginCode),
-		tokens:    tokenState{issued: make(map[string]*issuedToken)},
-		sends:     newSendState(seed),
 		calls:     make(map[string]*CallCount),
+		nextMsgID: firstMsgID(seed),
 	}
-	for i := range cfg.Templates {
-		t := &cfg.Templates[i]
-		if err := t.validate(); err != nil {
-			return nil, err
-		}
-		if s.templates[t.ID] != nil {
-			return nil, fmt.Errorf("sandbox: template id %q is defined twice", t.ID)
-		}
-		s.templates[t.ID] = t
+	primary, err := newMiniProgram(s, cfg.AppID, cfg.AppSecret, cfg.Templates, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.primary, s.apps, s.appIDs = primary, map[string]*MiniProgram{cfg.AppID: primary}, []string{cfg.AppID}
+	if err := s.addApps(cfg.Apps); err != nil {
+		return nil, err
 	}
 	s.routes()
 	return s, nil

@@ -23,18 +23,29 @@ type Message struct {
 	SentAt           time.Time         `json:"sent_at"`
 }
 
+// sendState is one app's deliveries.
 type sendState struct {
-	nextID   uint64
 	messages []Message // the newest MaxMessages
 	total    int
 	day      window
 }
 
-func newSendState(seed uint64) sendState {
+// firstMsgID is where the msgids start.
+func firstMsgID(seed uint64) uint64 {
 	// Start above 2^53 so that any float64 on the way loses digits and a
 	// test catches it, and well below 2^63 so that ids stay int64-safe.
 	r := rand.New(rand.NewPCG(seed, 1))
-	return sendState{nextID: 1_900_000_000_000_000_000 + r.Uint64N(1<<40)}
+	return 1_900_000_000_000_000_000 + r.Uint64N(1<<40)
+}
+
+// sendRequest is the body of a subscribe send.
+type sendRequest struct {
+	ToUser           string                       `json:"touser"`
+	TemplateID       string                       `json:"template_id"`
+	Page             string                       `json:"page"`
+	Data             map[string]map[string]string `json:"data"`
+	MiniprogramState string                       `json:"miniprogram_state"`
+	Lang             string                       `json:"lang"`
 }
 
 var (
@@ -44,21 +55,16 @@ var (
 
 // send is POST /cgi-bin/message/subscribe/send, checked in the order WeChat
 // appears to: token, request shape, receiver, template, data, page, grant.
+// The app is the one that issued the token: its users, its templates.
 func (s *Sandbox) send(r *http.Request) reply {
 	token := r.URL.Query().Get("access_token")
-	var req struct {
-		ToUser           string                       `json:"touser"`
-		TemplateID       string                       `json:"template_id"`
-		Page             string                       `json:"page"`
-		Data             map[string]map[string]string `json:"data"`
-		MiniprogramState string                       `json:"miniprogram_state"`
-		Lang             string                       `json:"lang"`
-	}
+	var req sendRequest
 	decodeErr := json.NewDecoder(r.Body).Decode(&req)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rep, bad := s.checkTokenLocked(token); bad {
+	p := s.tokenOwnerLocked(token)
+	if rep, bad := p.checkTokenLocked(token); bad {
 		return rep
 	}
 	if s.unauthorizedLocked(EndpointSend) {
@@ -67,15 +73,22 @@ func (s *Sandbox) send(r *http.Request) reply {
 	if decodeErr != nil {
 		return failCode(47001)
 	}
+	return p.sendLocked(req)
+}
+
+// sendLocked delivers a send whose token and shape passed; a user of
+// another app is as unknown as a made-up openid (40003).
+func (p *MiniProgram) sendLocked(req sendRequest) reply {
+	s := p.sb
 	now := s.now()
-	if !s.sends.day.take(now, true, s.cfg.Quotas.SendPerDay) {
+	if !p.sends.day.take(now, true, s.cfg.Quotas.SendPerDay) {
 		return failCode(45009)
 	}
-	u := s.users[req.ToUser]
+	u := p.users[req.ToUser]
 	if u == nil {
 		return failCode(40003)
 	}
-	t := s.templates[req.TemplateID]
+	t := p.templates[req.TemplateID]
 	if t == nil {
 		return failCode(40037)
 	}
@@ -112,8 +125,8 @@ func (s *Sandbox) send(r *http.Request) reply {
 		}
 		u.grants[t.ID]--
 	}
-	id := s.sends.nextID
-	s.sends.nextID += 1 + uint64(s.rng.Uint32N(1000))
+	id := s.nextMsgID
+	s.nextMsgID += 1 + uint64(s.rng.Uint32N(1000))
 	msg := Message{
 		MsgID: strconv.FormatUint(id, 10), OpenID: req.ToUser, TemplateID: t.ID,
 		Data: make(map[string]string, len(t.Keywords)), Page: req.Page,
@@ -122,12 +135,12 @@ func (s *Sandbox) send(r *http.Request) reply {
 	for _, k := range t.Keywords {
 		msg.Data[k.Key] = req.Data[k.Key]["value"]
 	}
-	s.sends.total++
-	if len(s.sends.messages) >= s.cfg.MaxMessages {
-		s.sends.messages = slices.Delete(s.sends.messages, 0, len(s.sends.messages)/10+1)
+	p.sends.total++
+	if len(p.sends.messages) >= s.cfg.MaxMessages {
+		p.sends.messages = slices.Delete(p.sends.messages, 0, len(p.sends.messages)/10+1)
 	}
-	s.sends.messages = append(s.sends.messages, msg)
-	s.pushLocked(req.ToUser, SentEventName, pushItem{TemplateId: t.ID, MsgID: msg.MsgID, ErrorCode: "0", ErrorStatus: "success"})
+	p.sends.messages = append(p.sends.messages, msg)
+	p.pushLocked(req.ToUser, SentEventName, pushItem{TemplateId: t.ID, MsgID: msg.MsgID, ErrorCode: "0", ErrorStatus: "success"})
 	// The msgid goes out as a bare 64-bit integer, as WeChat sends it.
 	return success(json.RawMessage(fmt.Sprintf(`{"errcode":0,"errmsg":"ok","msgid":%d}`, id)))
 }
@@ -154,23 +167,24 @@ const (
 	Unsubscribe = "unsubscribe" // the settings page: no more sends of the template
 )
 
-// Subscribe plays what a user does with a template: accept it in
-// wx.requestSubscribeMessage (count times), reject it there, or turn it off
-// in settings. It returns the user's remaining one-time grants for the template.
-func (s *Sandbox) Subscribe(openid, templateID, action string, count int) (int, error) {
+// Subscribe plays what a user of the app does with one of its templates:
+// accept it in wx.requestSubscribeMessage (count times), reject it there, or
+// turn it off in settings. It returns the user's remaining one-time grants
+// for the template.
+func (p *MiniProgram) Subscribe(openid, templateID, action string, count int) (int, error) {
 	if openid == "" {
 		return 0, fmt.Errorf("openid is empty")
 	}
-	t := s.templates[templateID]
+	t := p.templates[templateID]
 	if t == nil {
 		return 0, fmt.Errorf("template %q is not defined in the sandbox", templateID)
 	}
 	if count <= 0 {
 		count = 1
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.userLocked(openid)
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	u := p.userLocked(openid)
 	switch action {
 	case Accept:
 		if t.Kind == LongTerm {
@@ -179,37 +193,37 @@ func (s *Sandbox) Subscribe(openid, templateID, action string, count int) (int, 
 			u.grants[t.ID] += count
 		}
 		for range count {
-			s.pushLocked(openid, PopupEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Accept, PopupScene: "0"})
+			p.pushLocked(openid, PopupEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Accept, PopupScene: "0"})
 		}
 	case Reject:
-		s.pushLocked(openid, PopupEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Reject, PopupScene: "0"})
+		p.pushLocked(openid, PopupEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Reject, PopupScene: "0"})
 	case Unsubscribe:
 		u.grants[t.ID] = 0
 		u.longTerm[t.ID] = false
-		s.pushLocked(openid, ChangeEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Reject})
+		p.pushLocked(openid, ChangeEventName, pushItem{TemplateId: t.ID, SubscribeStatusString: Reject})
 	default:
 		return 0, fmt.Errorf("action %q is not %s, %s or %s", action, Accept, Reject, Unsubscribe)
 	}
 	return u.grants[t.ID], nil
 }
 
-// Grants returns the user's remaining one-time grants for a template.
-func (s *Sandbox) Grants(openid, templateID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if u := s.users[openid]; u != nil {
+// Grants returns the user's remaining one-time grants for one of the app's templates.
+func (p *MiniProgram) Grants(openid, templateID string) int {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	if u := p.users[openid]; u != nil {
 		return u.grants[templateID]
 	}
 	return 0
 }
 
-// Messages returns the delivered messages kept, oldest first, optionally
-// only those to openid and/or of templateID.
-func (s *Sandbox) Messages(openid, templateID string) []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Message, 0, len(s.sends.messages))
-	for _, m := range s.sends.messages {
+// Messages returns the app's delivered messages kept, oldest first,
+// optionally only those to openid and/or of templateID.
+func (p *MiniProgram) Messages(openid, templateID string) []Message {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	out := make([]Message, 0, len(p.sends.messages))
+	for _, m := range p.sends.messages {
 		if (openid == "" || m.OpenID == openid) && (templateID == "" || m.TemplateID == templateID) {
 			out = append(out, m)
 		}

@@ -55,16 +55,16 @@ func (w *window) take(now time.Time, day bool, limit int) bool {
 	return w.n <= limit
 }
 
-// mintLocked issues a new token of full lifetime; s.mu must be held.
-func (s *Sandbox) mintLocked(now time.Time) string {
+// mintLocked issues a new token of this app, of full lifetime; sb.mu must be held.
+func (p *MiniProgram) mintLocked(now time.Time) string {
 	v := "sb_" + randomString(96) // 131 characters of [A-Za-z0-9_-], like WeChat's
-	s.tokens.issued[v] = &issuedToken{expires: now.Add(s.cfg.TokenLifetime)}
+	p.tokens.issued[v] = &issuedToken{expires: now.Add(p.sb.cfg.TokenLifetime)}
 	// Forget tokens long dead so that a long run does not grow without bound;
 	// a forgotten token answers 40001 like any unknown one.
-	if len(s.tokens.issued) > 4096 {
-		for k, t := range s.tokens.issued {
+	if len(p.tokens.issued) > 4096 {
+		for k, t := range p.tokens.issued {
 			if now.Sub(t.expires) > time.Hour {
-				delete(s.tokens.issued, k)
+				delete(p.tokens.issued, k)
 			}
 		}
 	}
@@ -77,12 +77,12 @@ type tokenReply struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
-func (s *Sandbox) tokenReplyLocked(v string, now time.Time) reply {
-	left := s.tokens.issued[v].expires.Sub(now)
+func (p *MiniProgram) tokenReplyLocked(v string, now time.Time) reply {
+	left := p.tokens.issued[v].expires.Sub(now)
 	return success(tokenReply{v, int64(math.Ceil(left.Seconds()))})
 }
 
-// stableToken is POST /cgi-bin/stable_token.
+// stableToken is POST /cgi-bin/stable_token; the appid names the app.
 func (s *Sandbox) stableToken(r *http.Request) reply {
 	var req struct {
 		GrantType    string `json:"grant_type"`
@@ -96,10 +96,11 @@ func (s *Sandbox) stableToken(r *http.Request) reply {
 	if req.GrantType != "client_credential" {
 		return fail(40002, "invalid grant_type")
 	}
-	if req.AppID != s.cfg.AppID {
+	p := s.apps[req.AppID]
+	if p == nil {
 		return failCode(40013)
 	}
-	if req.Secret != s.cfg.AppSecret {
+	if req.Secret != p.secret {
 		return failCode(40125)
 	}
 	s.mu.Lock()
@@ -107,14 +108,19 @@ func (s *Sandbox) stableToken(r *http.Request) reply {
 	if rep, bad := s.accountChecksLocked(r, EndpointStableToken); bad {
 		return rep
 	}
-	now, t, q := s.now(), &s.tokens, s.cfg.Quotas
+	return p.stableTokenLocked(req.ForceRefresh)
+}
+
+// stableTokenLocked answers a stable_token call that passed the checks.
+func (p *MiniProgram) stableTokenLocked(forceRefresh bool) reply {
+	now, t, q := p.sb.now(), &p.tokens, p.sb.cfg.Quotas
 	if !t.stableMinute.take(now, false, q.StableTokenPerMinute) {
 		return failCode(45011)
 	}
 	if !t.stableDay.take(now, true, q.StableTokenPerDay) {
 		return failCode(45009)
 	}
-	if req.ForceRefresh {
+	if forceRefresh {
 		if !t.lastForce.IsZero() && now.Sub(t.lastForce) < q.ForceRefreshInterval {
 			return failCode(45011)
 		}
@@ -123,21 +129,21 @@ func (s *Sandbox) stableToken(r *http.Request) reply {
 		}
 		t.lastForce = now
 		// force_refresh invalidates the old token at once, without overlap.
-		s.retireLocked(t.stable)
-		s.retireLocked(t.previous)
-		t.stable, t.previous = s.mintLocked(now), ""
-		return s.tokenReplyLocked(t.stable, now)
+		p.retireLocked(t.stable)
+		p.retireLocked(t.previous)
+		t.stable, t.previous = p.mintLocked(now), ""
+		return p.tokenReplyLocked(t.stable, now)
 	}
 	cur := t.issued[t.stable]
 	switch {
 	case cur == nil || cur.retired || !now.Before(cur.expires):
-		t.stable, t.previous = s.mintLocked(now), ""
-	case !now.Before(cur.expires.Add(-s.cfg.TokenOverlap)):
+		t.stable, t.previous = p.mintLocked(now), ""
+	case !now.Before(cur.expires.Add(-p.sb.cfg.TokenOverlap)):
 		// Within the last TokenOverlap of its life the token rolls: a new one
 		// is issued and the old keeps working until it expires.
-		t.previous, t.stable = t.stable, s.mintLocked(now)
+		t.previous, t.stable = t.stable, p.mintLocked(now)
 	}
-	return s.tokenReplyLocked(t.stable, now)
+	return p.tokenReplyLocked(t.stable, now)
 }
 
 // legacyToken is GET /cgi-bin/token: every call issues a new token and
@@ -148,10 +154,11 @@ func (s *Sandbox) legacyToken(r *http.Request) reply {
 	if q.Get("grant_type") != "client_credential" {
 		return fail(40002, "invalid grant_type")
 	}
-	if q.Get("appid") != s.cfg.AppID {
+	p := s.apps[q.Get("appid")]
+	if p == nil {
 		return failCode(40013)
 	}
-	if q.Get("secret") != s.cfg.AppSecret {
+	if q.Get("secret") != p.secret {
 		return fail(40001, "invalid credential, appsecret is wrong")
 	}
 	s.mu.Lock()
@@ -159,15 +166,15 @@ func (s *Sandbox) legacyToken(r *http.Request) reply {
 	if rep, bad := s.accountChecksLocked(r, EndpointToken); bad {
 		return rep
 	}
-	now, t := s.now(), &s.tokens
+	now, t := s.now(), &p.tokens
 	if !t.legacyDay.take(now, true, s.cfg.Quotas.LegacyTokenPerDay) {
 		return failCode(45009)
 	}
 	if old := t.issued[t.legacy]; old != nil {
 		old.supersededAt = now.Add(s.cfg.TokenOverlap)
 	}
-	t.legacy = s.mintLocked(now)
-	return s.tokenReplyLocked(t.legacy, now)
+	t.legacy = p.mintLocked(now)
+	return p.tokenReplyLocked(t.legacy, now)
 }
 
 // accountChecksLocked answers the account-level refusals: a frozen secret,
@@ -193,20 +200,20 @@ func (s *Sandbox) unauthorizedLocked(endpoint string) bool {
 	return slices.Contains(s.faults.Unauthorized, endpoint)
 }
 
-func (s *Sandbox) retireLocked(v string) {
-	if t := s.tokens.issued[v]; t != nil {
+func (p *MiniProgram) retireLocked(v string) {
+	if t := p.tokens.issued[v]; t != nil {
 		t.retired = true
 	}
 }
 
-// RetireTokens invalidates every current token now, as a leak response in
-// the admin console would: sends with them answer 40001 and the next token
-// call issues a new one. It returns how many were retired.
-func (s *Sandbox) RetireTokens() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, now := 0, s.now()
-	for _, t := range s.tokens.issued {
+// RetireTokens invalidates every current token of the app now, as a leak
+// response in the admin console would: sends with them answer 40001 and the
+// next token call issues a new one. It returns how many were retired.
+func (p *MiniProgram) RetireTokens() int {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	n, now := 0, p.sb.now()
+	for _, t := range p.tokens.issued {
 		if !t.retired && now.Before(t.expires) {
 			t.retired = true
 			n++
@@ -215,15 +222,26 @@ func (s *Sandbox) RetireTokens() int {
 	return n
 }
 
+// tokenOwnerLocked is the app that issued the access_token v; the primary
+// app when none did, which refuses it.
+func (s *Sandbox) tokenOwnerLocked(v string) *MiniProgram {
+	for _, p := range s.apps {
+		if p.tokens.issued[v] != nil {
+			return p
+		}
+	}
+	return s.primary
+}
+
 // checkTokenLocked says why a send's access_token is refused, if it is.
-func (s *Sandbox) checkTokenLocked(v string) (reply, bool) {
+func (p *MiniProgram) checkTokenLocked(v string) (reply, bool) {
 	switch {
 	case v == "":
 		return failCode(41001), true
 	case !tokenShaped(v):
 		return failCode(40014), true
 	}
-	t, now := s.tokens.issued[v], s.now()
+	t, now := p.tokens.issued[v], p.sb.now()
 	switch {
 	case t == nil || t.retired:
 		return failCode(40001), true

@@ -17,6 +17,12 @@ const (
 	AppSecret = "s3cr3t-app-secret-never-logged"
 )
 
+// Credentials of a second mini program the sandbox plays with the TwoApps mod.
+const (
+	AppID2     = "wxfedcba9876543210"
+	AppSecret2 = "s3cr3t-second-app-secret-never-logged"
+)
+
 // Server is a running sandbox.
 type Server struct {
 	*sandbox.Sandbox
@@ -60,3 +66,10 @@ func Start(t testing.TB, mods ...func(*sandbox.Config)) *Server {
 // RealTime is a mod for Start: the sandbox runs on the wall clock, for tests
 // that mix it with Redis expiry.
 func RealTime(c *sandbox.Config) { c.Now = time.Now }
+
+// TwoApps is a mod for Start: the sandbox also plays the mini program
+// AppID2 (AppSecret2, the default templates), with its own users, codes,
+// tokens, grants, messages and pushes; reach it with Server.App(AppID2).
+func TwoApps(c *sandbox.Config) {
+	c.Apps = append(c.Apps, sandbox.App{AppID: AppID2, AppSecret: AppSecret2, Templates: sandbox.DefaultTemplates()})
+}
