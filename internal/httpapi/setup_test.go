@@ -37,13 +37,16 @@ import (
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 const (
-	apiKey     = "order-service-key-0001"
-	jwtSecret  = "jwt-signing-secret-at-least-32-bytes!"
-	adminUser  = "ops"
-	adminPass  = "dashboard-password-1"
-	pushToken  = "wxnotify-push-token"
-	orderTmpl  = "Zx8qLtOrderArrived0000000000000000000000000"
-	transitTpl = "Zx8qLtTransitNotice000000000000000000000000"
+	apiKey        = "order-service-key-0001"
+	jwtSecret     = "jwt-signing-secret-at-least-32-bytes!"
+	shopKey       = "shop-only-order-key-01"
+	clubKey       = "club-only-order-key-01"
+	clubPushToken = "wxnotify-club-push-token"
+	adminUser     = "ops"
+	adminPass     = "dashboard-password-1"
+	pushToken     = "wxnotify-push-token"
+	orderTmpl     = "Zx8qLtOrderArrived0000000000000000000000000"
+	transitTpl    = "Zx8qLtTransitNotice000000000000000000000000"
 )
 
 // options change what setup builds.
@@ -56,6 +59,10 @@ type options struct {
 	proxies     []string // TrustedProxies
 	pushAESKey  string   // with push on: safe mode
 	push        bool     // serve /v1/wx/events with pushToken
+	// twoApps adds the app "club" (sandboxtest.AppID2, push token
+	// clubPushToken when push is on) beside "shop", with keys limited to
+	// each: shopKey and clubKey. apiKey acts as both.
+	twoApps     bool
 	grantSource string
 	sandboxMods []func(*sandbox.Config)
 }
@@ -75,6 +82,9 @@ type env struct {
 
 func setup(t testing.TB, o options) *env {
 	t.Helper()
+	if o.twoApps {
+		o.sandboxMods = append(o.sandboxMods, sandboxtest.TwoApps)
+	}
 	sb := sandboxtest.Start(t, o.sandboxMods...)
 	url := o.redisURL
 	if url == "" {
@@ -86,10 +96,6 @@ func setup(t testing.TB, o options) *env {
 	}
 	rdb := target.Client()
 	t.Cleanup(func() { _ = rdb.Close() })
-	wc, err := wechat.New(wechat.Config{AppID: sandboxtest.AppID, AppSecret: sandboxtest.AppSecret, BaseURL: sb.URL, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.loginPerMin == 0 {
@@ -99,12 +105,8 @@ func setup(t testing.TB, o options) *env {
 		o.maxBody = 64 << 10
 	}
 	prom := prometheus.NewRegistry()
-	queue := notification.NewQueue(rdb, sandboxtest.AppID, notification.QueueName, time.Hour, 5)
-	app := &httpapi.App{
-		Name: "shop", AppID: sandboxtest.AppID, Registry: registry.Default(), WeChat: wc,
-		Users: subscriber.New(rdb, sandboxtest.AppID, 24*time.Hour),
-		Queue: queue,
-	}
+	app := testApp(t, "shop", sandboxtest.AppID, sandboxtest.AppSecret, notification.QueueName, sb.URL, rdb)
+	queue := app.Queue.(*notification.Queue)
 	d := httpapi.Deps{
 		Logger: log, Apps: []*httpapi.App{app},
 		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:test:login:", o.loginPerMin),
@@ -127,6 +129,16 @@ func setup(t testing.TB, o options) *env {
 		}
 		app.Events = v
 	}
+	if o.twoApps {
+		club := testApp(t, "club", sandboxtest.AppID2, sandboxtest.AppSecret2, notification.QueueName+"."+sandboxtest.AppID2, sb.URL, rdb)
+		club.APIKeys, app.APIKeys = []string{clubKey}, []string{shopKey}
+		if o.push {
+			if club.Events, err = wxevent.NewVerifier(clubPushToken, "", sandboxtest.AppID2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.Apps = append(d.Apps, club)
+	}
 	d.GrantSource = o.grantSource
 	if d.GrantSource == "" {
 		d.GrantSource = "client"
@@ -144,6 +156,19 @@ func setup(t testing.TB, o options) *env {
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, router: router, client: contract.Client(t, 0), sb: sb, rdb: rdb, queue: queue, logs: logs}
+}
+
+// testApp is one mini program of the sandbox, served from its own keys in rdb.
+func testApp(t testing.TB, name, appID, secret, queue, sandboxURL string, rdb redis.UniversalClient) *httpapi.App {
+	wc, err := wechat.New(wechat.Config{AppID: appID, AppSecret: secret, BaseURL: sandboxURL, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &httpapi.App{
+		Name: name, AppID: appID, Registry: registry.Default(), WeChat: wc,
+		Users: subscriber.New(rdb, appID, 24*time.Hour),
+		Queue: notification.NewQueue(rdb, appID, queue, time.Hour, 5),
+	}
 }
 
 // reply is an HTTP answer with its decoded JSON.
