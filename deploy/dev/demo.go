@@ -19,11 +19,30 @@ import (
 const demoOpenID = "o-demo-user-0000000000000000"
 
 // runDemo drives the whole flow as the mini program, the user and the
-// order service would, printing each step; a failed step is named.
+// order service would, printing each step, once in each app; a failed step
+// is named.
 func runDemo(ctx context.Context, st *stack, out io.Writer) error {
 	if st.sandbox == nil {
 		return errors.New("-demo plays the WeChat user through the sandbox: unset WECHAT_BASE_URL")
 	}
+	for _, a := range st.apps {
+		if len(st.apps) > 1 {
+			fmt.Fprintf(out, "== mini program %s (%s)\n", a.name, a.appID)
+		}
+		mp, err := st.sandbox.App(a.appID)
+		if err != nil {
+			return err
+		}
+		if err := demoApp(ctx, st, a, mp, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// demoApp is the flow in one app: the login names the app's appid, the
+// order service its name.
+func demoApp(ctx context.Context, st *stack, app devApp, mp *sandbox.MiniProgram, out io.Writer) error {
 	tmpl, _ := registry.Default().Lookup("order_arrived")
 	key := strings.Split(st.env["API_KEYS"], ",")[0]
 	step := 0
@@ -32,22 +51,22 @@ func runDemo(ctx context.Context, st *stack, out io.Writer) error {
 		fmt.Fprintf(out, "%d. %s\n", step, fmt.Sprintf(format, args...))
 	}
 	fail := func(what string, err error) error {
-		return fmt.Errorf("demo step %d (%s): %w", step, what, err)
+		return fmt.Errorf("demo of %s, step %d (%s): %w", app.name, step, what, err)
 	}
 
 	say("the mini program calls wx.login (played by the sandbox) and posts the code to %s/v1/wx/login", st.apiURL)
-	code, _ := st.sandbox.Login(demoOpenID, "", false)
+	code, _ := mp.Login(demoOpenID, "", false)
 	var login struct {
 		SessionToken string `json:"session_token"`
 		UserID       string `json:"user_id"`
 	}
-	if err := call(ctx, "POST", st.apiURL+"/v1/wx/login", "", map[string]string{"code": code}, 200, &login); err != nil {
+	if err := call(ctx, "POST", st.apiURL+"/v1/wx/login", "", map[string]string{"code": code, "appid": app.appID}, 200, &login); err != nil {
 		return fail("login", err)
 	}
 	fmt.Fprintf(out, "   logged in as %s\n", login.UserID)
 
 	say("the user taps accept in wx.requestSubscribeMessage; the mini program posts the result")
-	if _, err := st.sandbox.Subscribe(demoOpenID, tmpl.TemplateID, sandbox.Accept, 1); err != nil {
+	if _, err := mp.Subscribe(demoOpenID, tmpl.TemplateID, sandbox.Accept, 1); err != nil {
 		return fail("accept", err)
 	}
 	var grants map[string]any
@@ -59,7 +78,7 @@ func runDemo(ctx context.Context, st *stack, out io.Writer) error {
 	say("the order service posts an order_arrived notification")
 	var queued struct{ ID, State string }
 	body := map[string]any{
-		"template": "order_arrived", "user_id": login.UserID, "dedupe_key": fmt.Sprintf("demo-%d", time.Now().UnixNano()),
+		"app": app.name, "template": "order_arrived", "user_id": login.UserID, "dedupe_key": fmt.Sprintf("demo-%d", time.Now().UnixNano()),
 		"data": map[string]any{"item_name": "牛肉面 x2", "order_id": "TX20261124001", "arrived_at": time.Now().Format(time.RFC3339), "pickup_location": "3号楼前台"},
 	}
 	if err := call(ctx, "POST", st.apiURL+"/v1/notifications", key, body, 202, &queued); err != nil {
@@ -78,7 +97,7 @@ func runDemo(ctx context.Context, st *stack, out io.Writer) error {
 			return fail("delivery", fmt.Errorf("still %q after 30s", status.State))
 		}
 		time.Sleep(50 * time.Millisecond)
-		if err := call(ctx, "GET", st.apiURL+"/v1/notifications/"+queued.ID, key, nil, 200, &status); err != nil {
+		if err := call(ctx, "GET", st.apiURL+"/v1/notifications/"+queued.ID+"?app="+app.name, key, nil, 200, &status); err != nil {
 			return fail("status", err)
 		}
 	}
@@ -86,7 +105,7 @@ func runDemo(ctx context.Context, st *stack, out io.Writer) error {
 		return fail("delivery", fmt.Errorf("ended %s, %s %s", status.State, status.Result.Status, status.Result.Reason))
 	}
 
-	msgs := st.sandbox.Messages(demoOpenID, tmpl.TemplateID)
+	msgs := mp.Messages(demoOpenID, tmpl.TemplateID)
 	if len(msgs) == 0 || msgs[len(msgs)-1].MsgID != status.Result.MsgID {
 		return fail("inbox", fmt.Errorf("the sandbox holds no message with msgid %s", status.Result.MsgID))
 	}

@@ -80,13 +80,38 @@ func TestREADMEWalkthroughAgainstTheDevStack(t *testing.T) {
 		t.Fatalf("the README walk-through differs from what the dev stack prints:\nREADME:\n%s\nbanner:\n%s", script, banner.String())
 	}
 
+	replay(t, false, nil)
+}
+
+// With -two-apps the banner's walk-through names the first app, and works.
+func TestTwoAppsWalkthroughAgainstTheDevStack(t *testing.T) {
+	t.Parallel()
+	replay(t, true, func(st *stack) string {
+		var banner bytes.Buffer
+		printBanner(&banner, st)
+		_, script, _ := strings.Cut(banner.String(), "The whole flow (bash; needs curl and sed):\n\n")
+		script, _, _ = strings.Cut(script, "\nCtrl-C")
+		if !strings.Contains(script, `\"appid\":\"wxsandbox00000000\"`) || !strings.Contains(script, `"app":"shop"`) {
+			t.Fatalf("the two-app walk-through does not name the app:\n%s", script)
+		}
+		return script
+	})
+}
+
+// replay runs a walk-through against a live dev stack (one app, or two):
+// script is the README's, or what scriptOf makes of the live stack.
+func replay(t *testing.T, twoApps bool, scriptOf func(*stack) string) {
+	t.Helper()
 	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "WORKER_HTTP_ADDR": "127.0.0.1:0", "SANDBOX_ADDR": "127.0.0.1:0"}
-	live, err := start(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{}, false)
+	live, err := start(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{}, false, twoApps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer live.stop()
-	script = strings.NewReplacer("http://127.0.0.1:8080", live.apiURL, "http://127.0.0.1:8090", live.sandboxURL).Replace(script)
+	script := strings.NewReplacer("http://127.0.0.1:8080", live.apiURL, "http://127.0.0.1:8090", live.sandboxURL).Replace(walkthrough(t))
+	if scriptOf != nil {
+		script = scriptOf(live)
+	}
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -103,3 +128,21 @@ func TestMain(m *testing.M) { cmdtest.Main(m, main) }
 
 // go run ./deploy/dev -h (or -help) prints the usage and succeeds.
 func TestHelpExitsZero(t *testing.T) { cmdtest.CheckHelp(t, "demo") }
+
+// -two-apps serves a second mini program from an APPS_FILE: the demo
+// delivers once in each, each message in its own app's inbox.
+func TestDemoWithTwoApps(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-demo", "-two-apps"}, noEnv, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"== mini program shop (wxsandbox00000000)", "== mini program club (wxsandbox00000001)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if n := len(regexp.MustCompile(`"msgid": "\d{16,20}"`).FindAllString(out.String(), -1)); n != 2 {
+		t.Fatalf("demo delivered %d messages; want one per app:\n%s", n, out.String())
+	}
+}

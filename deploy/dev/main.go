@@ -6,6 +6,7 @@
 //
 //	go run ./deploy/dev          # run, print the URLs and a curl walk-through
 //	go run ./deploy/dev -demo    # drive the whole flow once, print the delivered message, exit
+//	go run ./deploy/dev -two-apps -demo   # the same with two mini programs, once in each
 package main
 
 import (
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	demo := fs.Bool("demo", false, "drive login → accept → notify → delivery once, print the message and exit")
+	twoApps := fs.Bool("two-apps", false, "serve a second mini program (club, wxsandbox00000001) beside the first, from an APPS_FILE")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// The demo prints its steps; the programs' logs are shown only if it fails.
 		logs = &lockedWriter{w: &bytes.Buffer{}}
 	}
-	st, err := start(ctx, getenv, logs, *demo)
+	st, err := start(ctx, getenv, logs, *demo, *twoApps)
 	if err != nil {
 		return err
 	}

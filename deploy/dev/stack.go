@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,9 +37,18 @@ var devDefaults = map[string]string{
 	"WECHAT_PUSH_TOKEN": "dev-push-token",
 }
 
+// devApp is a mini program the dev stack serves (and its sandbox plays).
+type devApp struct {
+	name, appID, secret string
+}
+
+// secondApp is the other mini program of -two-apps.
+var secondApp = devApp{name: "club", appID: "wxsandbox00000001", secret: "sandbox-club-app-secret"}
+
 // stack is the running dev system.
 type stack struct {
 	env        map[string]string
+	apps       []devApp
 	apiURL     string
 	workerURL  string
 	sandboxURL string // "" when WECHAT_BASE_URL points elsewhere
@@ -46,8 +58,9 @@ type stack struct {
 	stop       func()
 }
 
-// start brings up Redis, the sandbox, the API and the worker.
-func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo bool) (*stack, error) {
+// start brings up Redis, the sandbox, the API and the worker; with twoApps
+// they serve a second mini program beside the first, from an APPS_FILE.
+func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo, twoApps bool) (*stack, error) {
 	env := map[string]string{}
 	for k, v := range devDefaults {
 		env[k] = v
@@ -62,7 +75,8 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	st := &stack{env: env, failed: make(chan error, 3), redis: env["REDIS_URL"]}
+	st := &stack{env: env, failed: make(chan error, 3), redis: env["REDIS_URL"],
+		apps: []devApp{{name: "default", appID: env["WECHAT_APPID"], secret: env["WECHAT_APP_SECRET"]}}}
 	var wg sync.WaitGroup
 	var closers []func()
 	st.stop = func() {
@@ -73,6 +87,14 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 		}
 	}
 
+	if twoApps {
+		dir, err := writeAppsFile(st)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		closers = append(closers, func() { _ = os.RemoveAll(dir) })
+	}
 	if env["REDIS_URL"] == "" {
 		mr, err := miniredis.Run()
 		if err != nil {
@@ -87,7 +109,7 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 		st.redis = "embedded (miniredis) — set REDIS_URL to use a real Redis"
 	}
 	if env["WECHAT_BASE_URL"] == "" {
-		url, sb, closeSandbox, err := startSandbox(env, logs)
+		url, sb, closeSandbox, err := startSandbox(env, st.apps, logs)
 		if err != nil {
 			st.stop()
 			return nil, err
@@ -107,15 +129,78 @@ func start(ctx context.Context, getenv func(string) string, logs io.Writer, demo
 	if st.apiURL, err = apiLog.wait(ctx, st.failed); err == nil {
 		st.workerURL, err = workerLog.wait(ctx, st.failed)
 	}
-	if err == nil && st.sandbox != nil && env["WECHAT_PUSH_TOKEN"] != "" {
-		// The sandbox pushes popup, change and sent events to the API, as WeChat would.
-		err = st.sandbox.SetPush(sandbox.Push{URL: st.apiURL + "/v1/wx/events", Token: env["WECHAT_PUSH_TOKEN"], AESKey: env["WECHAT_PUSH_AES_KEY"]})
+	if err == nil && st.sandbox != nil && st.pushToken() != "" {
+		err = st.setPushes()
 	}
 	if err != nil {
 		st.stop()
 		return nil, err
 	}
 	return st, nil
+}
+
+// pushToken is the message push token of the dev apps (one for all).
+func (st *stack) pushToken() string {
+	if st.env["APPS_FILE"] != "" {
+		return st.env["DEV_PUSH_TOKEN"]
+	}
+	return st.env["WECHAT_PUSH_TOKEN"]
+}
+
+// setPushes makes the sandbox push popup, change and sent events to the
+// API, as WeChat would: each app's to its own URL.
+func (st *stack) setPushes() error {
+	for _, a := range st.apps {
+		mp, err := st.sandbox.App(a.appID)
+		if err != nil {
+			return err
+		}
+		url := st.apiURL + "/v1/wx/events"
+		if len(st.apps) > 1 {
+			url += "/" + a.name
+		}
+		if err := mp.SetPush(sandbox.Push{URL: url, Token: st.pushToken(), AESKey: st.env["WECHAT_PUSH_AES_KEY"]}); err != nil {
+			return fmt.Errorf("push of %s: %w", a.name, err)
+		}
+	}
+	return nil
+}
+
+// writeAppsFile turns the single app of the variables into the first of
+// two in an APPS_FILE (in a temporary directory it returns), with the
+// secrets in variables it names.
+func writeAppsFile(st *stack) (string, error) {
+	if st.env["WECHAT_PUSH_AES_KEY"] != "" {
+		return "", errors.New("-two-apps: WECHAT_PUSH_AES_KEY is not supported; unset it")
+	}
+	st.apps[0].name = "shop"
+	st.apps = append(st.apps, secondApp)
+	dir, err := os.MkdirTemp("", "wxnotify-dev-")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("apps:\n")
+	for i, a := range st.apps {
+		variable := fmt.Sprintf("DEV_APP_SECRET_%d", i)
+		st.env[variable] = a.secret
+		fmt.Fprintf(&b, "  - name: %s\n    appid: %s\n    secret: {env: %s}\n", a.name, a.appID, variable)
+		if st.env["WECHAT_PUSH_TOKEN"] != "" {
+			b.WriteString("    push_token: {env: DEV_PUSH_TOKEN}\n")
+		}
+	}
+	path := filepath.Join(dir, "apps.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	// APPS_FILE replaces the single app's variables: set, they are refused.
+	st.env["DEV_PUSH_TOKEN"] = st.env["WECHAT_PUSH_TOKEN"]
+	for _, v := range []string{"WECHAT_APPID", "WECHAT_APP_SECRET", "WECHAT_PUSH_TOKEN", "TEMPLATES_FILE", "SEND_RATE_PER_SECOND"} {
+		delete(st.env, v)
+	}
+	st.env["APPS_FILE"] = path
+	return dir, nil
 }
 
 func (st *stack) watch(name string, err error) {
@@ -148,11 +233,15 @@ func advanceClock(ctx context.Context, mr *miniredis.Miniredis) {
 	}
 }
 
-func startSandbox(env map[string]string, logs io.Writer) (string, *sandbox.Sandbox, func(), error) {
-	sb, err := sandbox.New(sandbox.Config{
-		AppID: env["WECHAT_APPID"], AppSecret: env["WECHAT_APP_SECRET"], Templates: sandbox.DefaultTemplates(),
+func startSandbox(env map[string]string, apps []devApp, logs io.Writer) (string, *sandbox.Sandbox, func(), error) {
+	cfg := sandbox.Config{
+		AppID: apps[0].appID, AppSecret: apps[0].secret, Templates: sandbox.DefaultTemplates(),
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	for _, a := range apps[1:] {
+		cfg.Apps = append(cfg.Apps, sandbox.App{AppID: a.appID, AppSecret: a.secret})
+	}
+	sb, err := sandbox.New(cfg)
 	if err != nil {
 		return "", nil, nil, err
 	}
