@@ -64,7 +64,14 @@ var generated = []string{"wxnotify-config", "wxnotify-api-config", "wxnotify-wor
 
 // k8sRequired are variables optional for the programs whose default cannot
 // work in a pod: 127.0.0.1 is the pod itself, which runs no Redis.
-var k8sRequired = map[string]string{"REDIS_URL": "its default, redis://127.0.0.1:6379/0, is the pod itself"}
+var k8sRequired = map[string]string{
+	"REDIS_URL": "its default, redis://127.0.0.1:6379/0, is the pod itself",
+	// The base serves one mini program from the variables (no APPS_FILE):
+	// without these the programs refuse to start.
+	"WECHAT_APPID":      "the base's one mini program",
+	"WECHAT_APP_SECRET": "the base's one mini program",
+	"API_KEYS":          "the base's order-service keys",
+}
 
 // ---- the objects, as far as the checks need them ----
 
