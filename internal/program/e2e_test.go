@@ -123,9 +123,20 @@ func (s *stack) user(weChatGrants, ourGrants int) (userID string) {
 		}
 	}
 	for range ourGrants {
-		st, body := s.call("POST", "/v1/subscriptions", body["session_token"].(string), map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok"})
-		if st != 200 {
-			s.t.Fatalf("subscriptions: %d %v", st, body)
+		// A 503 says "retry shortly", and the mini program does: a Redis
+		// fsync under a busy disk (appendfsync always) may outlast REDIS_TIMEOUT.
+		// Bounded by a few REDIS_TIMEOUTs; a report is idempotent only in
+		// effect (it adds a grant), so only a 503, which stored nothing, is retried.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, body := s.call("POST", "/v1/subscriptions", body["session_token"].(string), map[string]string{orderTmpl: "accept", "errMsg": "requestSubscribeMessage:ok"})
+			if st == 200 {
+				break
+			}
+			if st != 503 || time.Now().After(deadline) {
+				s.t.Fatalf("subscriptions: %d %v", st, body)
+			}
+			time.Sleep(time.Second) // the answer's Retry-After
 		}
 	}
 	return openid

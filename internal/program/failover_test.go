@@ -323,7 +323,7 @@ func runFailover(t *testing.T, f failover) {
 // death could let a notification be sent twice.
 func unrecordedWindow(t *testing.T, workers []*process) string {
 	t.Helper()
-	const name = "wxnotify_unrecorded_send_seconds_bucket{le=\""
+	const name = "wxnotify_unrecorded_send_seconds_bucket{app=\"default\",le=\""
 	buckets := map[float64]float64{}
 	for _, w := range workers {
 		resp, err := http.Get("http://" + w.addr + "/metrics")

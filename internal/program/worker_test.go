@@ -45,11 +45,11 @@ func TestWorkerHealthMetricsAndLogLines(t *testing.T) {
 	}
 	_, metrics := get(t, w.addr+"/metrics")
 	for _, want := range []string{
-		`wxnotify_deliveries_total{outcome="delivered",template="order_arrived"} 1`,
-		`wxnotify_deliveries_total{outcome="skipped_no_grant",template="order_arrived"} 1`,
-		`wxnotify_wechat_call_duration_seconds_count{endpoint="subscribe_send",errcode="0"} 1`,
-		`wxnotify_wechat_call_duration_seconds_count{endpoint="stable_token",errcode="0"} 1`,
-		`wxnotify_token_fetches_total{result="ok"} 1`,
+		`wxnotify_deliveries_total{app="default",outcome="delivered",template="order_arrived"} 1`,
+		`wxnotify_deliveries_total{app="default",outcome="skipped_no_grant",template="order_arrived"} 1`,
+		`wxnotify_wechat_call_duration_seconds_count{app="default",endpoint="subscribe_send",errcode="0"} 1`,
+		`wxnotify_wechat_call_duration_seconds_count{app="default",endpoint="stable_token",errcode="0"} 1`,
+		`wxnotify_token_fetches_total{app="default",result="ok"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("worker /metrics lacks %s", want)
