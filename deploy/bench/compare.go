@@ -373,7 +373,6 @@ func latencyCompare(ctx context.Context, a *arena, p party, prefix string, rate 
 		lat = append(lat, at.Sub(posted[i]))
 	}
 	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fig.P50ms, fig.P95ms, fig.P99ms = ms(percentile(lat, .50)), ms(percentile(lat, .95)), ms(percentile(lat, .99))
 	return nil
 }
