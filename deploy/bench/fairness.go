@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +58,27 @@ type Round struct {
 	// Loaded rounds: A's sends per second and backlog left at the end.
 	APerSec    float64 `json:"a_per_s,omitempty"`
 	ARemaining int     `json:"a_remaining,omitempty"`
+	// The machine's CPU busy during the round, in cores (every process,
+	// this run's and any other), and this run's share of it: the api, the
+	// workers, Redis and the bench (sandbox and load).
+	MachineCores float64 `json:"machine_busy_cores"`
+	RunCores     float64 `json:"run_cores"`
+	// With -fairness-split: B's queue wait (record created → a worker
+	// starts the attempt, from the workers' debug log) and processing
+	// (attempt start → the sandbox receives the send).
+	WaitP50ms float64 `json:"wait_p50_ms,omitempty"`
+	WaitP99ms float64 `json:"wait_p99_ms,omitempty"`
+	ProcP50ms float64 `json:"processing_p50_ms,omitempty"`
+	ProcP99ms float64 `json:"processing_p99_ms,omitempty"`
+}
+
+// side is one of the two apps: its name in APPS_FILE, the sandbox's view
+// of it and its notifications.
+type side struct {
+	name  string
+	appID string
+	mp    *sandbox.MiniProgram
+	q     *notification.Queue
 }
 
 // fairStack is the fairness phase's deployment: one api and the workers
@@ -63,9 +88,10 @@ type fairStack struct {
 	ins      *asynq.Inspector
 	api      string
 	key      string
-	a, b     *sandbox.MiniProgram
-	qa, qb   *notification.Queue
+	a, b     side
 	queueA   string
+	logDir   string
+	split    bool
 	tmpl     *registry.Template
 	procs    []*proc
 	stopOnce func()
@@ -90,15 +116,26 @@ func fairnessRun(ctx context.Context, o options, rdb *redis.Client, redisURL str
 	n := max(1, int(o.fairRate*o.fairFor.Seconds()))
 	f := &Fairness{Backlog: o.fairBacklog, RatePerSec: o.fairRate, WindowS: o.fairFor.Seconds()}
 	step("fairness: seeding %d users of app A and %d of app B", o.fairBacklog, n*(2*o.fairRounds+1))
-	if err := seedUsers(ctx, rdb, s.a, fairAppA, s.tmpl.TemplateID, "fa", o.fairBacklog, o.fairBacklog); err != nil {
+	if err := seedUsers(ctx, rdb, s.a.mp, s.a.appID, s.tmpl.TemplateID, "fa", o.fairBacklog, o.fairBacklog); err != nil {
 		return nil, err
+	}
+	// Each app's first sends fetch its token and open connections: done
+	// before any round.
+	for _, app := range []side{s.a, s.b} {
+		prefix := "warm-" + app.name
+		if err := seedUsers(ctx, rdb, app.mp, app.appID, s.tmpl.TemplateID, prefix, 20, 20); err != nil {
+			return nil, err
+		}
+		if _, err := s.round(ctx, app, prefix, o.fairRate, 20); err != nil {
+			return nil, fmt.Errorf("warm-up of app %s: %w", app.name, err)
+		}
 	}
 	var idle, loaded []time.Duration
 	var aSent int
 	var aFor time.Duration
 	for r := range 2*o.fairRounds + 1 {
 		prefix := fmt.Sprintf("fb%d", r)
-		if err := seedUsers(ctx, rdb, s.b, fairAppB, s.tmpl.TemplateID, prefix, n, n); err != nil {
+		if err := seedUsers(ctx, rdb, s.b.mp, s.b.appID, s.tmpl.TemplateID, prefix, n, n); err != nil {
 			return nil, err
 		}
 		isLoaded := r%2 == 1
@@ -126,12 +163,20 @@ func fairnessRun(ctx context.Context, o options, rdb *redis.Client, redisURL str
 		} else {
 			step("fairness: round %d, app B at %.0f/s for %s with app A idle", r+1, o.fairRate, o.fairFor)
 		}
-		start := time.Now()
-		lat, err := s.roundB(ctx, prefix, o.fairRate, n)
+		start, machine0, run0 := time.Now(), machineCPU(), s.runCPU(ctx)
+		sends, err := s.round(ctx, s.b, prefix, o.fairRate, n)
 		if err != nil {
 			return nil, fmt.Errorf("fairness round %d: %w", r+1, err)
 		}
+		secs := time.Since(start).Seconds()
+		round.MachineCores, round.RunCores = (machineCPU()-machine0)/secs, (s.runCPU(ctx)-run0)/secs
+		lat := latencies(sends, func(t sendTimes) time.Duration { return t.sent.Sub(t.created) })
 		round.Loaded, round.P50ms, round.P99ms = isLoaded, ms(percentile(lat, .50)), ms(percentile(lat, .99))
+		if s.split {
+			if err := s.splitRound(&round, sends); err != nil {
+				return nil, err
+			}
+		}
 		if isLoaded {
 			// Read when B's last notification has been sent: A must still
 			// have had work then, or B did not compete with it throughout.
@@ -177,7 +222,7 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 		return nil, err
 	}
 	wechat := httptest.NewServer(sb)
-	s := &fairStack{rdb: rdb, ins: asynq.NewInspectorFromRedisClient(rdb), key: "bench-fair-order-service-key-01"}
+	s := &fairStack{rdb: rdb, ins: asynq.NewInspectorFromRedisClient(rdb), key: "bench-fair-order-service-key-01", logDir: dir, split: o.fairSplit}
 	var stopped sync.Once
 	s.stopOnce = func() {
 		stopped.Do(func() {
@@ -188,10 +233,13 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 		})
 	}
 	fail := func(err error) (*fairStack, error) { s.stopOnce(); return nil, err }
-	if s.a, err = sb.App(fairAppA); err != nil {
+	s.queueA = notification.QueueName + "." + fairAppA
+	s.a = side{name: "a", appID: fairAppA, q: notification.NewQueue(rdb, fairAppA, s.queueA, time.Hour, 5)}
+	s.b = side{name: "b", appID: fairAppB, q: notification.NewQueue(rdb, fairAppB, notification.QueueName+"."+fairAppB, time.Hour, 5)}
+	if s.a.mp, err = sb.App(fairAppA); err != nil {
 		return fail(err)
 	}
-	if s.b, err = sb.App(fairAppB); err != nil {
+	if s.b.mp, err = sb.App(fairAppB); err != nil {
 		return fail(err)
 	}
 	s.tmpl, _ = registry.Default().Lookup("order_arrived")
@@ -215,9 +263,6 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 		"REDIS_URL": redisURL, "WECHAT_BASE_URL": wechat.URL, "API_KEYS": s.key, "LOG_LEVEL": "info",
 		"APPS_FILE": apps, "FAIR_SECRET_A": fairSecretA, "FAIR_SECRET_B": fairSecretB,
 	}
-	s.queueA = notification.QueueName + "." + fairAppA
-	s.qa = notification.NewQueue(rdb, fairAppA, s.queueA, time.Hour, 5)
-	s.qb = notification.NewQueue(rdb, fairAppB, notification.QueueName+"."+fairAppB, time.Hour, 5)
 	apiEnv := with(env, "HTTP_ADDR", freeAddr())
 	api, err := startProc(ctx, "fair-api", bins["api"], nil, apiEnv, apiEnv["HTTP_ADDR"], dir)
 	if err != nil {
@@ -226,6 +271,9 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 	s.procs, s.api = append(s.procs, api), "http://"+api.addr
 	for i := range o.workers {
 		wenv := with(env, "WORKER_HTTP_ADDR", freeAddr())
+		if o.fairSplit {
+			wenv["LOG_LEVEL"] = "debug" // "notification attempt started", timed
+		}
 		w, err := startProc(ctx, fmt.Sprintf("fair-worker-%d", i), bins["worker"], nil, wenv, wenv["WORKER_HTTP_ADDR"], dir)
 		if err != nil {
 			return fail(err)
@@ -249,7 +297,7 @@ func (s *fairStack) backlog(ctx context.Context, n int) error {
 	for range 64 {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				_, err := s.qa.Enqueue(ctx, notification.Payload{
+				_, err := s.a.q.Enqueue(ctx, notification.Payload{
 					Template: s.tmpl.Name, TemplateID: s.tmpl.TemplateID, UserID: fmt.Sprintf("fa-%d", i),
 					DedupeKey: fmt.Sprintf("fa-order-%d", i), Page: rendered.Page, Data: rendered.Data,
 					CreatedAt: time.Now().UTC(),
@@ -270,21 +318,79 @@ func (s *fairStack) backlog(ctx context.Context, n int) error {
 	}
 }
 
-// roundB posts n notifications of B's at rate through the api, waits for
-// their sends and returns their enqueue→send latencies, sorted.
-func (s *fairStack) roundB(ctx context.Context, prefix string, rate float64, n int) ([]time.Duration, error) {
+// round posts n notifications of app's at rate through the api to users
+// "<prefix>-<i>", waits for their sends and returns their times.
+func (s *fairStack) round(ctx context.Context, app side, prefix string, rate float64, n int) ([]sendTimes, error) {
 	client := loadClient(64)
-	base := len(s.b.Messages("", ""))
+	base := len(app.mp.Messages("", ""))
 	err := paced(rate, n, func(i int) error {
-		return post(ctx, client, s.api, s.key, appNotifyBody("b", fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i)))
+		return post(ctx, client, s.api, s.key, appNotifyBody(app.name, fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i)))
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := until(ctx, time.Minute, func() bool { return len(s.b.Messages("", "")) >= base+n }); err != nil {
-		return nil, fmt.Errorf("app B's %d messages: %w", n, err)
+	if err := until(ctx, time.Minute, func() bool { return len(app.mp.Messages("", "")) >= base+n }); err != nil {
+		return nil, fmt.Errorf("app %s's %d messages: %w", app.name, n, err)
 	}
-	return sendLatencies(ctx, s.qb, s.b.Messages("", ""), prefix, n)
+	return matchSends(ctx, app.q, app.mp.Messages("", ""), prefix, n)
+}
+
+// splitRound splits the round's latencies at the attempt's start, read
+// from the workers' debug logs: queue wait before, processing after.
+func (s *fairStack) splitRound(r *Round, sends []sendTimes) error {
+	started := map[string]time.Time{}
+	for i := range len(s.procs) - 1 {
+		b, err := os.ReadFile(filepath.Join(s.logDir, fmt.Sprintf("fair-worker-%d.log", i)))
+		if err != nil {
+			return err
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if !bytes.Contains(line, []byte(`"notification attempt started"`)) {
+				continue
+			}
+			var l struct {
+				Time   time.Time `json:"time"`
+				TaskID string    `json:"task_id"`
+			}
+			if json.Unmarshal(line, &l) == nil {
+				started[l.TaskID] = l.Time
+			}
+		}
+	}
+	for _, t := range sends {
+		if _, ok := started[t.id]; !ok {
+			return fmt.Errorf("split: no attempt of %s in the workers' logs", t.id)
+		}
+	}
+	wait := latencies(sends, func(t sendTimes) time.Duration { return started[t.id].Sub(t.created) })
+	proc := latencies(sends, func(t sendTimes) time.Duration { return t.sent.Sub(started[t.id]) })
+	r.WaitP50ms, r.WaitP99ms = ms(percentile(wait, .5)), ms(percentile(wait, .99))
+	r.ProcP50ms, r.ProcP99ms = ms(percentile(proc, .5)), ms(percentile(proc, .99))
+	return nil
+}
+
+// runCPU is the CPU seconds used so far by this run's processes.
+func (s *fairStack) runCPU(ctx context.Context) float64 {
+	total := 0.0
+	for _, v := range cpuSeconds(ctx, s.rdb, s.procs[0], s.procs[1:]) {
+		total += v
+	}
+	return total
+}
+
+// machineCPU is the CPU seconds every process of the machine has used
+// since boot (/proc/stat: all but idle and iowait).
+func machineCPU() float64 {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	total := 0.0
+	for i, f := range strings.Fields(string(line))[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			total += v
+		}
+	}
+	return total / 100 // clock ticks
 }
 
 // remainingA is A's backlog not yet finished: pending and running.
@@ -339,6 +445,10 @@ func fairnessReport(out io.Writer, f *Fairness) {
 		if r.Loaded {
 			kind = "loaded"
 		}
-		row(out, fmt.Sprintf("    round %d (%s) p50/p99", i+1, kind), fmt.Sprintf("%.1f / %.1f ms", r.P50ms, r.P99ms), "", true)
+		row(out, fmt.Sprintf("    round %d (%s) p50/p99", i+1, kind), fmt.Sprintf("%.1f / %.1f ms", r.P50ms, r.P99ms), fmt.Sprintf("CPU %.2f cores (run %.2f)", r.MachineCores, r.RunCores), true)
+		if r.WaitP99ms > 0 {
+			row(out, "      queue wait / processing p50", fmt.Sprintf("%.1f / %.1f ms", r.WaitP50ms, r.ProcP50ms), "", true)
+			row(out, "      queue wait / processing p99", fmt.Sprintf("%.1f / %.1f ms", r.WaitP99ms, r.ProcP99ms), "", true)
+		}
 	}
 }

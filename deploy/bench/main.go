@@ -56,6 +56,7 @@ type options struct {
 	fairRate    float64
 	fairFor     time.Duration
 	fairRounds  int
+	fairSplit   bool
 	only        string
 }
 
@@ -107,6 +108,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.Float64Var(&o.fairRate, "fairness-rate", 100, "app B's notifications per second in the fairness phase")
 	fs.DurationVar(&o.fairFor, "fairness-for", 0, "length of each of app B's rounds in the fairness phase (default 5s; 2s with -quick)")
 	fs.IntVar(&o.fairRounds, "fairness-rounds", 0, "loaded rounds in the fairness phase, each between two idle ones (default 2; 1 with -quick)")
+	fs.BoolVar(&o.fairSplit, "fairness-split", false, "split app B's latency into queue wait and processing (the workers log at debug level: slower)")
 	fs.StringVar(&o.only, "only", "", `run this phase alone ("fairness")`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {

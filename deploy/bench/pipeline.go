@@ -191,25 +191,51 @@ func paced(rate float64, n int, post func(i int) error) error {
 // each one's record created_at (set by the api just before enqueueing) to
 // the sandbox receiving its send. Every one must have been sent.
 func sendLatencies(ctx context.Context, q *notification.Queue, msgs []sandbox.Message, prefix string, n int) ([]time.Duration, error) {
+	sends, err := matchSends(ctx, q, msgs, prefix, n)
+	if err != nil {
+		return nil, err
+	}
+	return latencies(sends, func(t sendTimes) time.Duration { return t.sent.Sub(t.created) }), nil
+}
+
+// latencies are d of each send, sorted.
+func latencies(sends []sendTimes, d func(sendTimes) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(sends))
+	for i, t := range sends {
+		out[i] = d(t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sendTimes is one notification's id, when its record was created and
+// when the sandbox received its send.
+type sendTimes struct {
+	id            string
+	created, sent time.Time
+}
+
+// matchSends pairs each of the n notifications "<prefix>-order-<i>" of q
+// with the message sent to "o-<prefix>-<i>"; every one must have been sent.
+func matchSends(ctx context.Context, q *notification.Queue, msgs []sandbox.Message, prefix string, n int) ([]sendTimes, error) {
 	sent := map[string]time.Time{}
 	for _, m := range msgs {
 		sent[m.OpenID] = m.SentAt
 	}
-	var lat []time.Duration
+	var out []sendTimes
 	for i := range n {
 		st, err := q.Lookup(ctx, "order_arrived", fmt.Sprintf("%s-order-%d", prefix, i))
 		if err != nil {
 			return nil, err
 		}
 		if at, ok := sent[fmt.Sprintf("o-%s-%d", prefix, i)]; ok {
-			lat = append(lat, at.Sub(st.CreatedAt))
+			out = append(out, sendTimes{id: st.ID, created: st.CreatedAt, sent: at})
 		}
 	}
-	if len(lat) != n {
-		return nil, fmt.Errorf("latency: %d of %d notifications matched to a send", len(lat), n)
+	if len(out) != n {
+		return nil, fmt.Errorf("latency: %d of %d notifications matched to a send", len(out), n)
 	}
-	slices.Sort(lat)
-	return lat, nil
+	return out, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
