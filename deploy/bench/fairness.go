@@ -41,6 +41,7 @@ type Fairness struct {
 	LoadedP50ms float64 `json:"b_loaded_p50_ms"`
 	LoadedP99ms float64 `json:"b_loaded_p99_ms"`
 	Ratio       float64 `json:"b_p99_loaded_to_idle"`
+	P50Ratio    float64 `json:"b_p50_loaded_to_idle"`
 	// A's sends per second during the loaded rounds, and its backlog left
 	// when B's last notification of each loaded round was sent: 0 would
 	// make that round void (A was no longer loading the workers).
@@ -202,7 +203,7 @@ func fairnessRun(ctx context.Context, o options, rdb *redis.Client, redisURL str
 	slices.Sort(loaded)
 	f.IdleP50ms, f.IdleP99ms = ms(percentile(idle, .50)), ms(percentile(idle, .99))
 	f.LoadedP50ms, f.LoadedP99ms = ms(percentile(loaded, .50)), ms(percentile(loaded, .99))
-	f.Ratio = f.LoadedP99ms / f.IdleP99ms
+	f.Ratio, f.P50Ratio = f.LoadedP99ms/f.IdleP99ms, f.LoadedP50ms/f.IdleP50ms
 	f.APerSec = float64(aSent) / aFor.Seconds()
 	if _, err := s.ins.DeleteAllPendingTasks(s.queueA); err != nil {
 		return nil, err
@@ -439,6 +440,7 @@ func fairnessReport(out io.Writer, f *Fairness) {
 		mark += " (VOID: A drained)"
 	}
 	row(out, "  B p99 loaded ÷ idle", mark, "≤ 2.0×", f.Ratio <= 2 && !f.Void)
+	row(out, "  B p50 loaded ÷ idle", fmt.Sprintf("%.2f×", f.P50Ratio), "", true)
 	row(out, "  A sent during B's loaded rounds", fmt.Sprintf("%.0f /s, left %v", f.APerSec, f.ARemaining), "left > 0", !f.Void)
 	for i, r := range f.Rounds {
 		kind := "idle"

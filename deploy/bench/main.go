@@ -4,10 +4,12 @@
 // would otherwise write, in alternating rounds. It starts its own
 // redis-server (or uses REDIS_URL), the WeChat sandbox, the real api and N
 // real worker processes, and prints a table and one JSON line with every
-// figure.
+// figure. Its fairness phase serves two apps from one APPS_FILE and
+// measures one app's latency while the workers drain the other's backlog.
 //
-//	go run ./deploy/bench           # full run (~4 minutes)
-//	go run ./deploy/bench -quick    # about a minute
+//	go run ./deploy/bench                 # full run (~5 minutes)
+//	go run ./deploy/bench -quick          # about a minute
+//	go run ./deploy/bench -only fairness  # the fairness phase alone
 package main
 
 import (
