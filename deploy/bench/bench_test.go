@@ -20,7 +20,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second, aofRounds: 1,
-		peer: true, peerN: 200, rounds: 1}
+		peer: true, peerN: 200, rounds: 1,
+		fairness: true, fairBacklog: 2000, fairRate: 100, fairFor: 500 * time.Millisecond, fairRounds: 1}
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
@@ -32,6 +33,11 @@ func TestBenchSmoke(t *testing.T) {
 	if f.StableTokenCalls != 1 || f.SendsPerDelivered != 1 || f.SendsWithoutGrant != 0 || f.PipelinePerSec <= 0 || f.APIPeakRSSMiB <= 0 ||
 		f.AOF == nil || f.AOF.Delivered["always"] <= 0 || f.AOF.Delivered["everysec"] <= 0 {
 		t.Fatalf("figures %+v", f)
+	}
+	// The fairness phase ran its rounds, idle, loaded, idle, each matching
+	// every one of B's notifications to its send (how fast is the real run's).
+	if fr := f.Fairness; fr == nil || len(fr.Rounds) != 3 || !fr.Rounds[1].Loaded || fr.IdleP99ms <= 0 || fr.LoadedP99ms <= 0 || len(fr.ARemaining) != 1 {
+		t.Fatalf("fairness %+v", f.Fairness)
 	}
 	// The comparison: the naive peer delivered every granted notification
 	// and spent a send on each of the others (43101); wxnotify delivered

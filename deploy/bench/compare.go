@@ -348,24 +348,12 @@ func latencyCompare(ctx context.Context, a *arena, p party, prefix string, rate 
 	sends0 := countSends(a.sb)
 	client := loadClient(64)
 	posted := make([]time.Time, n)
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		<-tick.C
+	err = paced(rate, n, func(i int) error {
 		posted[i] = time.Now()
-		wg.Go(func() {
-			if err := post(ctx, client, "http://"+run.api.addr, a.key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))); err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+		return post(ctx, client, "http://"+run.api.addr, a.key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i)))
+	})
+	if err != nil {
 		return err
-	default:
 	}
 	if err := waitSends(ctx, a.sb, sends0, n, time.Minute); err != nil {
 		return err
@@ -385,7 +373,6 @@ func latencyCompare(ctx context.Context, a *arena, p party, prefix string, rate 
 		lat = append(lat, at.Sub(posted[i]))
 	}
 	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fig.P50ms, fig.P95ms, fig.P99ms = ms(percentile(lat, .50)), ms(percentile(lat, .95)), ms(percentile(lat, .99))
 	return nil
 }

@@ -4,10 +4,12 @@
 // would otherwise write, in alternating rounds. It starts its own
 // redis-server (or uses REDIS_URL), the WeChat sandbox, the real api and N
 // real worker processes, and prints a table and one JSON line with every
-// figure.
+// figure. Its fairness phase serves two apps from one APPS_FILE and
+// measures one app's latency while the workers drain the other's backlog.
 //
-//	go run ./deploy/bench           # full run (~4 minutes)
-//	go run ./deploy/bench -quick    # about a minute
+//	go run ./deploy/bench                 # full run (~5 minutes)
+//	go run ./deploy/bench -quick          # about a minute
+//	go run ./deploy/bench -only fairness  # the fairness phase alone
 package main
 
 import (
@@ -50,6 +52,14 @@ type options struct {
 	peerN         int
 	rounds        int
 	peerTaskCheck time.Duration
+	// the fairness phase between two apps
+	fairness    bool
+	fairBacklog int
+	fairRate    float64
+	fairFor     time.Duration
+	fairRounds  int
+	fairSplit   bool
+	only        string
 }
 
 func main() {
@@ -95,46 +105,43 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.peerN, "peer-n", 0, "notifications per comparison round (default 10000; 2000 with -quick)")
 	fs.IntVar(&o.rounds, "rounds", 0, "comparison rounds per party, alternating (default 2; 1 with -quick)")
 	fs.DurationVar(&o.peerTaskCheck, "peer-task-check-interval", 0, "the naive worker's asynq TaskCheckInterval (default: asynq's, 1s)")
+	fs.BoolVar(&o.fairness, "fairness", true, "measure app B's latency while the workers drain a backlog of app A's (two apps, one APPS_FILE)")
+	fs.IntVar(&o.fairBacklog, "fairness-backlog", 0, "app A's backlog in the fairness phase (default 100000; 20000 with -quick)")
+	fs.Float64Var(&o.fairRate, "fairness-rate", 100, "app B's notifications per second in the fairness phase")
+	fs.DurationVar(&o.fairFor, "fairness-for", 0, "length of each of app B's rounds in the fairness phase (default 5s; 2s with -quick)")
+	fs.IntVar(&o.fairRounds, "fairness-rounds", 0, "loaded rounds in the fairness phase, each between two idle ones (default 2; 1 with -quick)")
+	fs.BoolVar(&o.fairSplit, "fairness-split", false, "split app B's latency into queue wait and processing (the workers log at debug level: slower)")
+	fs.StringVar(&o.only, "only", "", `run this phase alone ("fairness")`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
-	err := fs.Parse(args)
-	return o, err
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.only != "" && o.only != "fairness" {
+		return o, fmt.Errorf("-only %q: the phase that runs alone is fairness", o.only)
+	}
+	return o, nil
 }
 
 func (o *options) defaults() {
-	pick := func(d *time.Duration, full, quick time.Duration) {
-		if *d == 0 {
-			*d = full
-			if o.quick {
-				*d = quick
-			}
+	pick(o.quick, &o.n, 0, 20000, 4000)
+	pick(o.quick, &o.peerN, 0, 10000, 2000)
+	pick(o.quick, &o.rounds, 0, 2, 1)
+	pick(o.quick, &o.aofRounds, -1, 4, 2)
+	pick(o.quick, &o.fairBacklog, 0, 100_000, 20_000)
+	pick(o.quick, &o.fairRounds, 0, 2, 1)
+	pick(o.quick, &o.fairFor, 0, 5*time.Second, 2*time.Second)
+	pick(o.quick, &o.httpFor, 0, 5*time.Second, 2*time.Second)
+	pick(o.quick, &o.latencyFor, 0, 10*time.Second, 3*time.Second)
+}
+
+// pick sets an option left unset to its default: full, or short with -quick.
+func pick[T comparable](quick bool, v *T, unset, full, short T) {
+	if *v == unset {
+		*v = full
+		if quick {
+			*v = short
 		}
 	}
-	if o.n == 0 {
-		o.n = 20000
-		if o.quick {
-			o.n = 4000
-		}
-	}
-	if o.peerN == 0 {
-		o.peerN = 10000
-		if o.quick {
-			o.peerN = 2000
-		}
-	}
-	if o.rounds == 0 {
-		o.rounds = 2
-		if o.quick {
-			o.rounds = 1
-		}
-	}
-	if o.aofRounds < 0 {
-		o.aofRounds = 4
-		if o.quick {
-			o.aofRounds = 2
-		}
-	}
-	pick(&o.httpFor, 5*time.Second, 2*time.Second)
-	pick(&o.latencyFor, 10*time.Second, 3*time.Second)
 }
 
 // Figures is every measurement, as the JSON line prints it.
@@ -172,6 +179,8 @@ type Figures struct {
 	AOF *durability `json:"aof,omitempty"`
 	// wxnotify against the naive peer (nil when skipped).
 	Peer *Comparison `json:"peer,omitempty"`
+	// App B's latency with app A idle and with a backlog (nil when skipped).
+	Fairness *Fairness `json:"fairness,omitempty"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -220,6 +229,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	f := Figures{Workers: o.workers, Notifications: o.n}
+	if o.only == "fairness" {
+		if f.Fairness, err = fairnessRun(ctx, o, rdb, redisURL, bins, dir, step); err != nil {
+			return fmt.Errorf("fairness: %w", err)
+		}
+		fairnessReport(out, f.Fairness)
+		printJSON(out, f)
+		return nil
+	}
 
 	step("floor: asynq alone, %d no-op tasks, %d servers", o.n, o.workers)
 	if f.FloorTasksPerSec, err = floor(ctx, rdb, o.n, o.workers, 50); err != nil {
@@ -316,7 +333,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	f.P50ms, f.P95ms, f.P99ms = ms(percentile(lat, .50)), ms(percentile(lat, .95)), ms(percentile(lat, .99))
 
 	calls := sb.Calls()
@@ -362,6 +378,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	api.stop()
 
+	if o.fairness {
+		if f.Fairness, err = fairnessRun(ctx, o, rdb, redisURL, bins, dir, step); err != nil {
+			return fmt.Errorf("fairness: %w", err)
+		}
+	}
 	switch {
 	case o.peer && !ownRedis:
 		step("comparison with the naive peer skipped: it needs the bench's own redis-server")
@@ -407,13 +428,7 @@ func with(env map[string]string, k, v string) map[string]string {
 
 // report prints the table, each figure against its target, and the JSON line.
 func report(out io.Writer, f Figures) {
-	row := func(name, value, target string, ok bool) {
-		mark := "ok"
-		if !ok {
-			mark = "MISSED"
-		}
-		fmt.Fprintf(out, "%-38s %22s   %-24s %s\n", name, value, target, mark)
-	}
+	row := func(name, value, target string, ok bool) { row(out, name, value, target, ok) }
 	fmt.Fprintf(out, "%-38s %22s   %-24s\n", "measure", "value", "target")
 	row("floor: asynq alone", fmt.Sprintf("%.0f tasks/s", f.FloorTasksPerSec), "", true)
 	row("pipeline: HTTP → worker → WeChat", fmt.Sprintf("%.0f /s (%.2f×)", f.PipelinePerSec, f.PipelineRatio), "≥ 0.5 × floor", f.PipelineRatio >= 0.5)
@@ -439,9 +454,29 @@ func report(out io.Writer, f Figures) {
 	keyRows(out, f.RedisKeysPerRetained)
 	row(fmt.Sprintf("Redis per queued notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesQueued), "", true)
 	keyRows(out, f.RedisKeysPerQueued)
+	if f.Fairness != nil {
+		fairnessReport(out, f.Fairness)
+	}
 	if f.Peer != nil {
 		comparisonReport(out, f.Peer, f.FloorTasksPerSec)
 	}
+	printJSON(out, f)
+}
+
+// row prints one measure of the table against its target.
+func row(out io.Writer, name, value, target string, ok bool) {
+	mark := "ok"
+	if !ok {
+		mark = "MISSED"
+	}
+	fmt.Fprintf(out, "%-38s %22s   %-24s %s\n", name, value, target, mark)
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// printJSON prints the figures as the one JSON line that ends the output.
+func printJSON(out io.Writer, f Figures) {
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(f)
 	fmt.Fprint(out, b.String())

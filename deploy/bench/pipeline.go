@@ -19,11 +19,17 @@ import (
 	"wxnotify/internal/subscriber"
 )
 
+// popup is an app at WeChat whose users answer the subscription popup: the
+// sandbox (its primary app) or one of its mini programs.
+type popup interface {
+	Subscribe(openid, templateID, action string, count int) (int, error)
+}
+
 // seedUsers seeds count users "<prefix>-<i>" bound to openids "o-<prefix>-<i>";
 // the first `granted` of them hold one grant for the template, at WeChat
 // (sandbox) and in wxnotify's state, as if they had tapped accept; the
 // others tapped reject (seedSandbox).
-func seedUsers(ctx context.Context, rdb redis.UniversalClient, sb *sandbox.Sandbox, appID, tmpl, prefix string, count, granted int) error {
+func seedUsers(ctx context.Context, rdb redis.UniversalClient, sb popup, appID, tmpl, prefix string, count, granted int) error {
 	keys := subscriber.NewKeys(appID)
 	for start := 0; start < count; start += 1000 {
 		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -47,7 +53,7 @@ func seedUsers(ctx context.Context, rdb redis.UniversalClient, sb *sandbox.Sandb
 // "o-<prefix>-<i>": the first `granted` accept the template once, the
 // others reject it, so that WeChat knows them and answers a send to them
 // with 43101.
-func seedSandbox(sb *sandbox.Sandbox, tmpl, prefix string, count, granted int) error {
+func seedSandbox(sb popup, tmpl, prefix string, count, granted int) error {
 	for i := range count {
 		action := sandbox.Accept
 		if i >= granted {
@@ -60,11 +66,21 @@ func seedSandbox(sb *sandbox.Sandbox, tmpl, prefix string, count, granted int) e
 	return nil
 }
 
-func notifyBody(user, dedupe string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"template": "order_arrived", "user_id": user, "dedupe_key": dedupe,
-		"data": map[string]any{"item_name": "牛肉面 x2", "order_id": "TX20261124001", "arrived_at": "2026-11-24T15:01:00+08:00", "pickup_location": "3号楼前台"},
-	})
+func notifyBody(user, dedupe string) []byte { return appNotifyBody("", user, dedupe) }
+
+// orderData is the order_arrived template's data every notification carries.
+func orderData() map[string]any {
+	return map[string]any{"item_name": "牛肉面 x2", "order_id": "TX20261124001", "arrived_at": "2026-11-24T15:01:00+08:00", "pickup_location": "3号楼前台"}
+}
+
+// appNotifyBody is a notification for app (by name; "" leaves it to the
+// api's single app).
+func appNotifyBody(app, user, dedupe string) []byte {
+	req := map[string]any{"template": "order_arrived", "user_id": user, "dedupe_key": dedupe, "data": orderData()}
+	if app != "" {
+		req["app"] = app
+	}
+	b, _ := json.Marshal(req)
 	return b
 }
 
@@ -85,8 +101,9 @@ func post(ctx context.Context, client *http.Client, api, key string, body []byte
 	return nil
 }
 
-// drain waits until asynq has processed n tasks and holds none unfinished
-// (finished tasks leave asynq at once: their records stay).
+// drain waits until asynq has processed n tasks of the single app's queue
+// and holds none unfinished (finished tasks leave asynq at once: their
+// records stay).
 func drain(ctx context.Context, ins *asynq.Inspector, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -132,6 +149,22 @@ func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix str
 func latencyRun(ctx context.Context, ins *asynq.Inspector, q *notification.Queue, sb *sandbox.Sandbox, api, key, prefix string, rate float64, d time.Duration, done int) ([]time.Duration, error) {
 	client := loadClient(64)
 	n := int(rate * d.Seconds())
+	err := paced(rate, n, func(i int) error {
+		return post(ctx, client, api, key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := drain(ctx, ins, done+n, time.Minute); err != nil {
+		return nil, err
+	}
+	return sendLatencies(ctx, q, sb.Messages("", ""), prefix, n)
+}
+
+// paced calls post(i) for i from 0 to n-1, rate times a second, each in a
+// goroutine of its own so that a slow answer does not hold up the next,
+// and waits for them all: the first error is returned.
+func paced(rate float64, n int, post func(i int) error) error {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	var wg sync.WaitGroup
@@ -139,7 +172,7 @@ func latencyRun(ctx context.Context, ins *asynq.Inspector, q *notification.Queue
 	for i := range n {
 		<-tick.C
 		wg.Go(func() {
-			if err := post(ctx, client, api, key, notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))); err != nil {
+			if err := post(i); err != nil {
 				errs <- err
 			}
 		})
@@ -147,31 +180,62 @@ func latencyRun(ctx context.Context, ins *asynq.Inspector, q *notification.Queue
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return nil, err
+		return err
 	default:
+		return nil
 	}
-	if err := drain(ctx, ins, done+n, time.Minute); err != nil {
+}
+
+// sendLatencies matches the n notifications "<prefix>-order-<i>" of q to
+// the messages sent to "o-<prefix>-<i>" and returns, sorted, the time from
+// each one's record created_at (set by the api just before enqueueing) to
+// the sandbox receiving its send. Every one must have been sent.
+func sendLatencies(ctx context.Context, q *notification.Queue, msgs []sandbox.Message, prefix string, n int) ([]time.Duration, error) {
+	sends, err := matchSends(ctx, q, msgs, prefix, n)
+	if err != nil {
 		return nil, err
 	}
+	return latencies(sends, func(t sendTimes) time.Duration { return t.sent.Sub(t.created) }), nil
+}
+
+// latencies are d of each send, sorted.
+func latencies(sends []sendTimes, d func(sendTimes) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(sends))
+	for i, t := range sends {
+		out[i] = d(t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sendTimes is one notification's id, when its record was created and
+// when the sandbox received its send.
+type sendTimes struct {
+	id            string
+	created, sent time.Time
+}
+
+// matchSends pairs each of the n notifications "<prefix>-order-<i>" of q
+// with the message sent to "o-<prefix>-<i>"; every one must have been sent.
+func matchSends(ctx context.Context, q *notification.Queue, msgs []sandbox.Message, prefix string, n int) ([]sendTimes, error) {
 	sent := map[string]time.Time{}
-	for _, m := range sb.Messages("", "") {
+	for _, m := range msgs {
 		sent[m.OpenID] = m.SentAt
 	}
-	var lat []time.Duration
+	var out []sendTimes
 	for i := range n {
 		st, err := q.Lookup(ctx, "order_arrived", fmt.Sprintf("%s-order-%d", prefix, i))
 		if err != nil {
 			return nil, err
 		}
 		if at, ok := sent[fmt.Sprintf("o-%s-%d", prefix, i)]; ok {
-			lat = append(lat, at.Sub(st.CreatedAt))
+			out = append(out, sendTimes{id: st.ID, created: st.CreatedAt, sent: at})
 		}
 	}
-	if len(lat) != n {
-		return nil, fmt.Errorf("latency: %d of %d notifications matched to a send", len(lat), n)
+	if len(out) != n {
+		return nil, fmt.Errorf("latency: %d of %d notifications matched to a send", len(out), n)
 	}
-	slices.Sort(lat)
-	return lat, nil
+	return out, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
