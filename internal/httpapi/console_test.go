@@ -24,21 +24,23 @@ import (
 	"wxnotify/internal/wechat"
 )
 
-// newConsole is the console as program.API builds it, on the test's Redis.
-func newConsole(t testing.TB, rdb redis.UniversalClient, queue *notification.Queue, log *slog.Logger) *console.Console {
-	t.Helper()
-	c, err := console.New(console.Deps{
-		Logger: log, Registry: registry.Default(), Notifications: queue,
-		Users: subscriber.New(rdb, sandboxtest.AppID, time.Hour),
-		Token: func(ctx context.Context) (accesstoken.Health, error) {
-			return accesstoken.ReadHealth(ctx, rdb, sandboxtest.AppID)
-		},
+// consoleApp is an app as program.API gives it to the console, on the
+// test's Redis; the workers' send rate is 500.
+func consoleApp(rdb redis.UniversalClient, name, appID, queueName string, queue *notification.Queue, users *subscriber.Store) console.App {
+	return console.App{
+		Name: name, AppID: appID, Queue: queueName, Registry: registry.Default(), Notifications: queue, Users: users,
+		Token: func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
-			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+sandboxtest.AppID+":send:", sandboxtest.AppID)
+			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+appID+":send:", appID)
 		},
-		SendRate:      func(context.Context) (int, error) { return 500, nil },
-		DashboardPath: "/admin/asynq",
-	})
+		SendRate: func(context.Context) (int, error) { return 500, nil },
+	}
+}
+
+// newConsole is the console of apps.
+func newConsole(t testing.TB, log *slog.Logger, apps []console.App) *console.Console {
+	t.Helper()
+	c, err := console.New(console.Deps{Logger: log, Apps: apps, DashboardPath: "/admin/asynq"})
 	if err != nil {
 		t.Fatal(err)
 	}
