@@ -13,9 +13,11 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -45,19 +47,32 @@ type Users interface {
 	Unsubscribed(ctx context.Context, userID string) (map[string]time.Time, error)
 }
 
-// Deps is what the console reads from.
-type Deps struct {
-	Logger        *slog.Logger
+// App is one mini program the console shows: its readers, each keyed by
+// its appid.
+type App struct {
+	// Name picks the app in the pages' query (?app=<name>); AppID and Queue
+	// (its asynq queue) are shown.
+	Name          string
+	AppID         string
+	Queue         string
 	Registry      *registry.Registry
 	Notifications Notifications
 	Users         Users
 	// Token reads the access_token's health (accesstoken.ReadHealth).
 	Token func(ctx context.Context) (accesstoken.Health, error)
-	// SendBacklog reads how far the shared send rate is booked ahead
-	// (ratelimit.Backlog); SendRate reads the sends per second the workers
-	// are configured with, 0 if none said.
+	// SendBacklog reads how far the appid's shared send rate is booked
+	// ahead (ratelimit.Backlog); SendRate reads the sends per second the
+	// workers are configured with, 0 if none said.
 	SendBacklog func(ctx context.Context) (time.Duration, error)
 	SendRate    func(ctx context.Context) (int, error)
+}
+
+// Deps is what the console reads from.
+type Deps struct {
+	Logger *slog.Logger
+	// Apps are the apps served; the first is the one a page without
+	// ?app= shows.
+	Apps []App
 	// DashboardPath is where asynqmon is served, for links.
 	DashboardPath string
 	// Now is the clock (time.Now by default).
@@ -67,7 +82,25 @@ type Deps struct {
 // Console serves the pages. Mount them with Register.
 type Console struct {
 	Deps
+	views []*view
 	pages map[string]*template.Template
+}
+
+// view is one app as a request sees it: its readers, and what keeps it in
+// the links a page renders.
+type view struct {
+	App
+	// param is the app's name for ?app=, "" when only one app is served
+	// (links then carry no app, as before there were several).
+	param string
+}
+
+// link is path in the view's app.
+func (v *view) link(path string) string {
+	if v.param == "" {
+		return path
+	}
+	return path + "?app=" + url.QueryEscape(v.param)
 }
 
 //go:embed templates/*.html
@@ -78,13 +111,28 @@ var stylesheet []byte
 
 // New parses the pages.
 func New(d Deps) (*Console, error) {
-	if d.Logger == nil || d.Registry == nil || d.Notifications == nil || d.Users == nil || d.Token == nil || d.SendBacklog == nil || d.SendRate == nil {
-		return nil, errors.New("console: missing dependency")
+	if d.Logger == nil || len(d.Apps) == 0 {
+		return nil, errors.New("console: missing logger or apps")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	c := &Console{Deps: d, pages: map[string]*template.Template{}}
+	names := map[string]bool{}
+	for _, a := range d.Apps {
+		if a.Name == "" || a.AppID == "" || a.Queue == "" || a.Registry == nil || a.Notifications == nil || a.Users == nil || a.Token == nil || a.SendBacklog == nil || a.SendRate == nil {
+			return nil, fmt.Errorf("console: app %q: missing dependency", a.Name)
+		}
+		if names[a.Name] {
+			return nil, fmt.Errorf("console: two apps named %q", a.Name)
+		}
+		names[a.Name] = true
+		v := &view{App: a}
+		if len(d.Apps) > 1 {
+			v.param = a.Name
+		}
+		c.views = append(c.views, v)
+	}
 	for _, page := range []string{"search", "notification", "user", "outcomes", "health", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+page+".html")
 		if err != nil {
@@ -103,15 +151,34 @@ const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-ac
 // the admin auth. Only GET (and HEAD): the console changes nothing.
 func (c *Console) Register(g gin.IRoutes) {
 	g.Use(secureHeaders)
-	g.GET("/", c.search)
-	g.GET("/notifications/:id", c.notification)
-	g.GET("/users/:user_id", c.user)
-	g.GET("/outcomes", c.outcomes)
-	g.GET("/health", c.health)
+	g.GET("/", c.inApp(c.search))
+	g.GET("/notifications/:id", c.inApp(c.notification))
+	g.GET("/users/:user_id", c.inApp(c.user))
+	g.GET("/outcomes", c.inApp(c.outcomes))
+	g.GET("/health", c.inApp(c.health))
 	g.GET("/console.css", func(ctx *gin.Context) {
 		ctx.Header("Cache-Control", "private, max-age=300")
 		ctx.Data(http.StatusOK, "text/css; charset=utf-8", stylesheet)
 	})
+}
+
+// inApp resolves the request's app (?app=, the first app without it) and
+// serves it with h; an unknown app is a 404 page naming it.
+func (c *Console) inApp(h func(*gin.Context, *view)) gin.HandlerFunc {
+	return func(ctx *gin.Context) {
+		name, given := ctx.GetQuery("app")
+		if !given {
+			h(ctx, c.views[0])
+			return
+		}
+		for _, v := range c.views {
+			if v.Name == name || v.AppID == name {
+				h(ctx, v)
+				return
+			}
+		}
+		c.problem(ctx, nil, http.StatusNotFound, "No app named "+name+" is served here.")
+	}
 }
 
 func secureHeaders(c *gin.Context) {
@@ -130,14 +197,40 @@ type page struct {
 	Nav       string
 	Dashboard string
 	Now       time.Time
-	Body      any
+	// App names the current app for links and titles, and Apps is the
+	// switcher, when several apps are served ("" and none with one).
+	App  string
+	Apps []appLink
+	Body any
 }
 
-// render writes page name with status; a template failure is a 500 (a
-// defect, not the input's fault).
-func (c *Console) render(ctx *gin.Context, status int, name, title string, body any) {
-	var b bytes.Buffer
+// appLink is an app in the switcher: the same page in that app.
+type appLink struct {
+	Name, AppID, Href string
+	Current           bool
+}
+
+// navPaths are the pages the switcher keeps; any other page switches to
+// the other app's search (an id of one app means nothing in another).
+var navPaths = map[string]string{"search": "/admin/", "outcomes": "/admin/outcomes", "health": "/admin/health"}
+
+// render writes page name of v's app (nil: none, for an unknown app) with
+// status; a template failure is a 500 (a defect, not the input's fault).
+func (c *Console) render(ctx *gin.Context, v *view, status int, name, title string, body any) {
 	p := page{Title: title, Nav: name, Dashboard: c.DashboardPath + "/", Now: c.Now().UTC(), Body: body}
+	if v != nil {
+		p.App = v.param
+	}
+	if len(c.views) > 1 {
+		path, ok := navPaths[name]
+		if !ok {
+			path = "/admin/"
+		}
+		for _, o := range c.views {
+			p.Apps = append(p.Apps, appLink{Name: o.Name, AppID: o.AppID, Href: o.link(path), Current: o == v})
+		}
+	}
+	var b bytes.Buffer
 	if err := c.pages[name].Execute(&b, p); err != nil {
 		c.Logger.Error("console page", slog.String("page", name), slog.Any("error", err))
 		ctx.AbortWithStatus(http.StatusInternalServerError)
@@ -147,20 +240,25 @@ func (c *Console) render(ctx *gin.Context, status int, name, title string, body 
 }
 
 // problem answers an error page: 400 for bad input, 404 for an unknown
-// id, 503 when Redis does not answer.
-func (c *Console) problem(ctx *gin.Context, status int, message string) {
+// id or app, 503 when Redis does not answer.
+func (c *Console) problem(ctx *gin.Context, v *view, status int, message string) {
 	if status == http.StatusServiceUnavailable {
 		ctx.Header("Retry-After", "1")
 	}
-	c.render(ctx, status, "error", http.StatusText(status), struct {
+	back := "/admin/"
+	if v != nil {
+		back = v.link(back)
+	}
+	c.render(ctx, v, status, "error", http.StatusText(status), struct {
 		Status  int
 		Message string
-	}{status, message})
+		Back    string
+	}{status, message, back})
 	ctx.Abort()
 }
 
 // unavailable logs a Redis failure and answers 503.
-func (c *Console) unavailable(ctx *gin.Context, what string, err error) {
-	c.Logger.Warn("console: "+what, slog.Any("error", err))
-	c.problem(ctx, http.StatusServiceUnavailable, "Redis did not answer ("+what+"); try again.")
+func (c *Console) unavailable(ctx *gin.Context, v *view, what string, err error) {
+	c.Logger.Warn("console: "+what, slog.String("app", v.Name), slog.Any("error", err))
+	c.problem(ctx, v, http.StatusServiceUnavailable, "Redis did not answer ("+what+"); try again.")
 }

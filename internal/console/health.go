@@ -3,13 +3,13 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
 	"wxnotify/internal/accesstoken"
-	"wxnotify/internal/notification"
 )
 
 // healthPage is the token, the send rate and the queue at a glance.
@@ -21,30 +21,32 @@ type healthPage struct {
 	Backlog  time.Duration
 	// InUse is the share of the send rate's burst booked (0–1), when the
 	// rate is known.
-	InUse      float64
-	Booked     int
-	QueueName  string
+	InUse     float64
+	Booked    int
+	QueueName string
+	// QueueLink is the queue in asynqmon.
+	QueueLink  string
 	Queue      *asynq.QueueInfo
 	NoQueueYet bool
 }
 
-func (c *Console) health(ctx *gin.Context) {
+func (c *Console) health(ctx *gin.Context, v *view) {
 	rctx := ctx.Request.Context()
-	p := healthPage{QueueName: notification.QueueName}
+	p := healthPage{QueueName: v.Queue, QueueLink: c.DashboardPath + "/queues/" + url.PathEscape(v.Queue)}
 	var err error
-	if p.SendRate, err = c.SendRate(rctx); err != nil {
-		c.unavailable(ctx, "read send rate", err)
+	if p.SendRate, err = v.SendRate(rctx); err != nil {
+		c.unavailable(ctx, v, "read send rate", err)
 		return
 	}
-	if p.Token, err = c.Token(rctx); err != nil {
-		c.unavailable(ctx, "read token health", err)
+	if p.Token, err = v.Token(rctx); err != nil {
+		c.unavailable(ctx, v, "read token health", err)
 		return
 	}
 	if !p.Token.FetchedAt.IsZero() {
 		p.TokenAge = c.Now().Sub(p.Token.FetchedAt).Truncate(time.Second)
 	}
-	if p.Backlog, err = c.SendBacklog(rctx); err != nil {
-		c.unavailable(ctx, "read send rate", err)
+	if p.Backlog, err = v.SendBacklog(rctx); err != nil {
+		c.unavailable(ctx, v, "read send rate", err)
 		return
 	}
 	if p.SendRate > 0 {
@@ -52,13 +54,13 @@ func (c *Console) health(ctx *gin.Context) {
 		p.InUse = min(1, p.Backlog.Seconds())
 		p.Booked = int(p.Backlog.Seconds() * float64(p.SendRate))
 	}
-	p.Queue, err = c.Notifications.QueueInfo(rctx)
+	p.Queue, err = v.Notifications.QueueInfo(rctx)
 	switch {
 	case errors.Is(err, asynq.ErrQueueNotFound):
 		p.NoQueueYet = true
 	case err != nil:
-		c.unavailable(ctx, "read queue", err)
+		c.unavailable(ctx, v, "read queue", err)
 		return
 	}
-	c.render(ctx, http.StatusOK, "health", "Health", p)
+	c.render(ctx, v, http.StatusOK, "health", "Health", p)
 }

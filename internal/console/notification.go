@@ -22,26 +22,26 @@ type timelinePage struct {
 
 // notification is a notification's timeline: accepted, each attempt of its
 // history, the delivered msgid and WeChat's sent event, the state now.
-func (c *Console) notification(ctx *gin.Context) {
+func (c *Console) notification(ctx *gin.Context, v *view) {
 	id := ctx.Param("id")
 	if !idPattern.MatchString(id) {
-		c.problem(ctx, http.StatusBadRequest, "Not a notification id: a template name, a dash and 32 hexadecimal digits.")
+		c.problem(ctx, v, http.StatusBadRequest, "Not a notification id: a template name, a dash and 32 hexadecimal digits.")
 		return
 	}
 	rctx := ctx.Request.Context()
-	st, err := c.Notifications.Status(rctx, id)
+	st, err := v.Notifications.Status(rctx, id)
 	if errors.Is(err, notification.ErrNotFound) {
-		c.problem(ctx, http.StatusNotFound, "No notification "+id+": never accepted, or past its retention.")
+		c.problem(ctx, v, http.StatusNotFound, "No notification "+id+": never accepted, or past its retention.")
 		return
 	}
 	if err != nil {
-		c.unavailable(ctx, "read notification", err)
+		c.unavailable(ctx, v, "read notification", err)
 		return
 	}
 	p := timelinePage{Status: st, UserLabel: st.UserID}
-	b, bound, err := c.Users.Lookup(rctx, st.UserID)
+	b, bound, err := v.Users.Lookup(rctx, st.UserID)
 	if err != nil {
-		c.unavailable(ctx, "read binding", err)
+		c.unavailable(ctx, v, "read binding", err)
 		return
 	}
 	if bound {
@@ -53,7 +53,7 @@ func (c *Console) notification(ctx *gin.Context) {
 			p.OpenID = wechat.MaskOpenID(st.UserID)
 		}
 	} else {
-		p.UserLink = userLink(st.UserID)
+		p.UserLink = v.userLink(st.UserID)
 	}
-	c.render(ctx, http.StatusOK, "notification", "Notification "+id, p)
+	c.render(ctx, v, http.StatusOK, "notification", "Notification "+id, p)
 }

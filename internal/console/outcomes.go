@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"wxnotify/internal/notification"
+	"wxnotify/internal/registry"
 )
 
 // outcomesPage is the outcome counts per template: a stacked bar per hour
@@ -64,21 +65,21 @@ const (
 	plotHeight = 140
 )
 
-func (c *Console) outcomes(ctx *gin.Context) {
-	hours, err := c.Notifications.OutcomeCounts(ctx.Request.Context(), c.Now(), chartHours)
+func (c *Console) outcomes(ctx *gin.Context, v *view) {
+	hours, err := v.Notifications.OutcomeCounts(ctx.Request.Context(), c.Now(), chartHours)
 	if err != nil {
-		c.unavailable(ctx, "read outcome counts", err)
+		c.unavailable(ctx, v, "read outcome counts", err)
 		return
 	}
-	c.render(ctx, http.StatusOK, "outcomes", "Outcomes", c.outcomesOf(hours))
+	c.render(ctx, v, http.StatusOK, "outcomes", "Outcomes", outcomesOf(v.Registry, hours))
 }
 
 // outcomesOf lays out the page for hours (oldest first): every registered
 // template, and any other that has counts.
-func (c *Console) outcomesOf(hours []notification.HourCounts) outcomesPage {
+func outcomesOf(reg *registry.Registry, hours []notification.HourCounts) outcomesPage {
 	p := outcomesPage{Classes: notification.OutcomeClasses, Hours: len(hours)}
 	names := map[string]bool{}
-	for _, t := range c.Registry.Templates() {
+	for _, t := range reg.Templates() {
 		names[t.Name] = true
 	}
 	for _, h := range hours {

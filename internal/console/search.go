@@ -20,9 +20,11 @@ type searchPage struct {
 	Query     string
 	Template  string
 	Templates []string
-	Searched  bool
+	// App keeps the app in the form ("" with a single app).
+	App      string
+	Searched bool
 	// Notifications found by id or dedupe key; Users by user id or openid.
-	Notifications []notification.Status
+	Notifications []notificationRow
 	Users         []userHit
 }
 
@@ -44,24 +46,24 @@ const maxQuery = 256
 // search finds notifications and users by what the operator has at hand:
 // a notification id, a dedupe key (in the chosen template or every one), a
 // user id or an openid.
-func (c *Console) search(ctx *gin.Context) {
+func (c *Console) search(ctx *gin.Context, v *view) {
 	q, tmpl := strings.TrimSpace(ctx.Query("q")), ctx.Query("template")
-	sp := searchPage{Template: tmpl}
-	for _, t := range c.Registry.Templates() {
+	sp := searchPage{Template: tmpl, App: v.param}
+	for _, t := range v.Registry.Templates() {
 		sp.Templates = append(sp.Templates, t.Name)
 	}
 	if tmpl != "" {
-		if _, ok := c.Registry.Lookup(tmpl); !ok {
-			c.problem(ctx, http.StatusBadRequest, "No template named "+tmpl+" in the registry.")
+		if _, ok := v.Registry.Lookup(tmpl); !ok {
+			c.problem(ctx, v, http.StatusBadRequest, "No template named "+tmpl+" in the registry.")
 			return
 		}
 	}
 	if q == "" {
-		c.render(ctx, http.StatusOK, "search", "Search", sp)
+		c.render(ctx, v, http.StatusOK, "search", "Search", sp)
 		return
 	}
 	if len(q) > maxQuery || strings.ContainsFunc(q, unicode.IsControl) {
-		c.problem(ctx, http.StatusBadRequest, "A search is at most 256 characters, without control characters.")
+		c.problem(ctx, v, http.StatusBadRequest, "A search is at most 256 characters, without control characters.")
 		return
 	}
 	sp.Searched = true
@@ -70,17 +72,17 @@ func (c *Console) search(ctx *gin.Context) {
 	add := func(st notification.Status) {
 		if !seen[st.ID] {
 			seen[st.ID] = true
-			sp.Notifications = append(sp.Notifications, st)
+			sp.Notifications = append(sp.Notifications, v.rowOf(st))
 		}
 	}
 	// A notification id.
 	if idPattern.MatchString(q) {
-		st, err := c.Notifications.Status(rctx, q)
+		st, err := v.Notifications.Status(rctx, q)
 		switch {
 		case err == nil:
 			add(st)
 		case !errors.Is(err, notification.ErrNotFound):
-			c.unavailable(ctx, "read notification", err)
+			c.unavailable(ctx, v, "read notification", err)
 			return
 		}
 	}
@@ -90,62 +92,62 @@ func (c *Console) search(ctx *gin.Context) {
 		names = []string{tmpl}
 	}
 	for _, name := range names {
-		st, err := c.Notifications.Lookup(rctx, name, q)
+		st, err := v.Notifications.Lookup(rctx, name, q)
 		switch {
 		case err == nil:
 			add(st)
 		case !errors.Is(err, notification.ErrNotFound):
-			c.unavailable(ctx, "look up dedupe key", err)
+			c.unavailable(ctx, v, "look up dedupe key", err)
 			return
 		}
 	}
 	// An openid, through the binding's reverse index.
 	openid := false
-	if user, ok, err := c.Users.UserOf(rctx, q); err != nil {
-		c.unavailable(ctx, "read openid index", err)
+	if user, ok, err := v.Users.UserOf(rctx, q); err != nil {
+		c.unavailable(ctx, v, "read openid index", err)
 		return
 	} else if ok {
 		openid = true
-		u, err := c.readUser(rctx, user)
+		u, err := v.readUser(rctx, user)
 		if err != nil {
-			c.unavailable(ctx, "read user", err)
+			c.unavailable(ctx, v, "read user", err)
 			return
 		}
-		sp.Users = append(sp.Users, c.hitOf(u, "openid "+wechat.MaskOpenID(q)))
-		for _, st := range u.Recent {
-			add(st)
+		sp.Users = append(sp.Users, v.hitOf(u, "openid "+wechat.MaskOpenID(q)))
+		for _, r := range u.Recent {
+			add(r.Status)
 		}
 	}
 	// A user id.
 	if subscriber.ValidUserID(q) && !openid {
-		u, err := c.readUser(rctx, q)
+		u, err := v.readUser(rctx, q)
 		if err != nil {
-			c.unavailable(ctx, "read user", err)
+			c.unavailable(ctx, v, "read user", err)
 			return
 		}
 		if u.known() {
 			if u.idIsOpenID {
 				openid = true
 			}
-			sp.Users = append(sp.Users, c.hitOf(u, "user id"))
-			for _, st := range u.Recent {
-				add(st)
+			sp.Users = append(sp.Users, v.hitOf(u, "user id"))
+			for _, r := range u.Recent {
+				add(r.Status)
 			}
 		}
 	}
 	if !openid {
 		sp.Query = q
 	}
-	c.render(ctx, http.StatusOK, "search", "Search", sp)
+	c.render(ctx, v, http.StatusOK, "search", "Search", sp)
 }
 
 // hitOf is user u as a search hit, found by via.
-func (c *Console) hitOf(u *userPage, via string) userHit {
+func (v *view) hitOf(u *userPage, via string) userHit {
 	h := userHit{Label: u.Label, Via: via}
 	if u.idIsOpenID {
 		h.Detail = u
 	} else {
-		h.Link = userLink(u.UserID)
+		h.Link = v.userLink(u.UserID)
 	}
 	return h
 }

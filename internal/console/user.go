@@ -25,7 +25,7 @@ type userPage struct {
 	BoundAt      time.Time
 	Grants       []grantRow
 	Unsubscribed []unsubRow
-	Recent       []notification.Status
+	Recent       []notificationRow
 	// idIsOpenID: the user id is an openid (the api without USER_JWT_*, or
 	// a notification posted by openid), so it is shown masked.
 	idIsOpenID bool
@@ -51,33 +51,37 @@ func (u *userPage) known() bool {
 const recentLimit = 50
 
 // readUser reads everything the user page shows about userID.
-func (c *Console) readUser(ctx context.Context, userID string) (*userPage, error) {
+func (v *view) readUser(ctx context.Context, userID string) (*userPage, error) {
 	u := &userPage{UserID: userID}
-	b, ok, err := c.Users.Lookup(ctx, userID)
+	b, ok, err := v.Users.Lookup(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
 		u.Bound, u.OpenID, u.BoundAt = true, wechat.MaskOpenID(b.OpenID), b.BoundAt
 	}
-	grants, err := c.Users.Grants(ctx, userID)
+	grants, err := v.Users.Grants(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	for id, n := range grants {
-		u.Grants = append(u.Grants, grantRow{Template: c.templateName(id), TemplateID: id, Left: n})
+		u.Grants = append(u.Grants, grantRow{Template: v.templateName(id), TemplateID: id, Left: n})
 	}
 	slices.SortFunc(u.Grants, func(a, b grantRow) int { return strings.Compare(a.Template+a.TemplateID, b.Template+b.TemplateID) })
-	off, err := c.Users.Unsubscribed(ctx, userID)
+	off, err := v.Users.Unsubscribed(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	for id, at := range off {
-		u.Unsubscribed = append(u.Unsubscribed, unsubRow{Template: c.templateName(id), TemplateID: id, At: at})
+		u.Unsubscribed = append(u.Unsubscribed, unsubRow{Template: v.templateName(id), TemplateID: id, At: at})
 	}
 	slices.SortFunc(u.Unsubscribed, func(a, b unsubRow) int { return strings.Compare(a.Template+a.TemplateID, b.Template+b.TemplateID) })
-	if u.Recent, _, err = c.Notifications.UserNotifications(ctx, userID, "", recentLimit); err != nil {
+	recent, _, err := v.Notifications.UserNotifications(ctx, userID, "", recentLimit)
+	if err != nil {
 		return nil, err
+	}
+	for _, st := range recent {
+		u.Recent = append(u.Recent, v.rowOf(st))
 	}
 	u.idIsOpenID = isOpenID(userID, b)
 	u.Label = userID
@@ -96,33 +100,45 @@ func isOpenID(userID string, b subscriber.Binding) bool {
 	return b.OpenID == "" || b.OpenID == userID
 }
 
-func (c *Console) templateName(templateID string) string {
-	if t, ok := c.Registry.ByTemplateID(templateID); ok {
+func (v *view) templateName(templateID string) string {
+	if t, ok := v.Registry.ByTemplateID(templateID); ok {
 		return t.Name
 	}
 	return ""
 }
 
-// userLink is the user page's path; the id is path-escaped.
-func userLink(userID string) string { return "/admin/users/" + url.PathEscape(userID) }
+// notificationRow is a notification in a table, with its timeline's link.
+type notificationRow struct {
+	notification.Status
+	Link string
+}
+
+func (v *view) rowOf(st notification.Status) notificationRow {
+	return notificationRow{Status: st, Link: v.link("/admin/notifications/" + url.PathEscape(st.ID))}
+}
+
+// userLink is the user page's path in v's app; the id is path-escaped.
+func (v *view) userLink(userID string) string {
+	return v.link("/admin/users/" + url.PathEscape(userID))
+}
 
 // user is a user's page: binding, grants, unsubscribed templates and recent
 // notifications. A user whose id is an openid is shown masked, and no page
 // links here for them (the link would carry the openid): search finds them.
-func (c *Console) user(ctx *gin.Context) {
+func (c *Console) user(ctx *gin.Context, v *view) {
 	userID := strings.TrimPrefix(ctx.Param("user_id"), "/")
 	if !subscriber.ValidUserID(userID) {
-		c.problem(ctx, http.StatusBadRequest, "Not a user id: 1 to 128 printable characters without spaces or braces.")
+		c.problem(ctx, v, http.StatusBadRequest, "Not a user id: 1 to 128 printable characters without spaces or braces.")
 		return
 	}
-	u, err := c.readUser(ctx.Request.Context(), userID)
+	u, err := v.readUser(ctx.Request.Context(), userID)
 	if err != nil {
-		c.unavailable(ctx, "read user", err)
+		c.unavailable(ctx, v, "read user", err)
 		return
 	}
 	if !u.known() {
-		c.problem(ctx, http.StatusNotFound, "No user by that id: never logged in, no grants, no notifications kept.")
+		c.problem(ctx, v, http.StatusNotFound, "No user by that id: never logged in, no grants, no notifications kept.")
 		return
 	}
-	c.render(ctx, http.StatusOK, "user", "User "+u.Label, u)
+	c.render(ctx, v, http.StatusOK, "user", "User "+u.Label, u)
 }

@@ -24,21 +24,23 @@ import (
 	"wxnotify/internal/wechat"
 )
 
-// newConsole is the console as program.API builds it, on the test's Redis.
-func newConsole(t testing.TB, rdb redis.UniversalClient, queue *notification.Queue, log *slog.Logger) *console.Console {
-	t.Helper()
-	c, err := console.New(console.Deps{
-		Logger: log, Registry: registry.Default(), Notifications: queue,
-		Users: subscriber.New(rdb, sandboxtest.AppID, time.Hour),
-		Token: func(ctx context.Context) (accesstoken.Health, error) {
-			return accesstoken.ReadHealth(ctx, rdb, sandboxtest.AppID)
-		},
+// consoleApp is an app as program.API gives it to the console, on the
+// test's Redis; the workers' send rate is 500.
+func consoleApp(rdb redis.UniversalClient, name, appID, queueName string, queue *notification.Queue, users *subscriber.Store) console.App {
+	return console.App{
+		Name: name, AppID: appID, Queue: queueName, Registry: registry.Default(), Notifications: queue, Users: users,
+		Token: func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
-			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+sandboxtest.AppID+":send:", sandboxtest.AppID)
+			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+appID+":send:", appID)
 		},
-		SendRate:      func(context.Context) (int, error) { return 500, nil },
-		DashboardPath: "/admin/asynq",
-	})
+		SendRate: func(context.Context) (int, error) { return 500, nil },
+	}
+}
+
+// newConsole is the console of apps.
+func newConsole(t testing.TB, log *slog.Logger, apps []console.App) *console.Console {
+	t.Helper()
+	c, err := console.New(console.Deps{Logger: log, Apps: apps, DashboardPath: "/admin/asynq"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +210,9 @@ func TestConsolePagesShowTheirData(t *testing.T) {
 			if strings.Contains(p.body, "<script") || strings.Contains(p.body, "style=") || external.MatchString(p.body) {
 				t.Errorf("GET %s has a script, an inline style or an external URL", path)
 			}
+			if strings.Contains(p.body, "app=") || strings.Contains(p.body, `aria-label="Apps"`) {
+				t.Errorf("GET %s: with one app, a link names it or the app switcher shows", path)
+			}
 		}
 		if len(visited) < 12 {
 			t.Fatalf("only %d pages checked", len(visited))
@@ -317,5 +322,109 @@ func TestConsoleRedisStoppedAnswers503(t *testing.T) {
 		if p.status != 503 || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "Redis did not answer") {
 			t.Errorf("GET %s with Redis down: %d; want 503 with Retry-After", path, p.status)
 		}
+	}
+}
+
+// With two apps the console shows one at a time, picked by ?app= and kept
+// in every link: the same dedupe key in each app is that app's
+// notification, for that app's user; one app's user is not found through
+// the other; an app not served is a 404 page naming it.
+func TestConsoleServesEachApp(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{dashboard: true, twoApps: true})
+	ctx := context.Background()
+	apps := []struct{ name, appID, queue, user string }{
+		{"shop", sandboxtest.AppID, notification.QueueName, "shop-buyer-7"},
+		{"club", sandboxtest.AppID2, notification.QueueName + "." + sandboxtest.AppID2, "club-member-9"},
+	}
+	var id string
+	openid := func(app string) string { return "o-" + app + "-openid-of-its-member-0000" }
+	for _, a := range apps {
+		b := subscriber.Binding{UserID: a.user, OpenID: openid(a.name), BoundAt: time.Now()}
+		if _, err := subscriber.New(e.rdb, a.appID, time.Hour).Bind(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		body := orderRequest(a.user, "order-in-both-apps")
+		body["app"] = a.name
+		r := e.do("POST", "/v1/notifications", bearer(apiKey), body)
+		e.want(r, 202, "")
+		if id != "" && str(r.body, "id") != id {
+			t.Fatalf("the same dedupe key has ids %s and %s", id, str(r.body, "id"))
+		}
+		id = str(r.body, "id")
+	}
+	// Club alone delivered one.
+	if err := redisconn.RunScripts(ctx, e.rdb, notification.NewRecords(e.rdb, sandboxtest.AppID2, time.Hour).CountCall("order_arrived", "delivered", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string, status int) string {
+		t.Helper()
+		p := e.page(path, true)
+		if p.status != status {
+			t.Fatalf("GET %s: %d; want %d (%.300s)", path, p.status, status, p.body)
+		}
+		for _, a := range apps {
+			if strings.Contains(p.body, openid(a.name)) {
+				t.Errorf("GET %s shows %s's clear openid", path, a.name)
+			}
+		}
+		return p.body
+	}
+	check := func(path, body string, wants, unwanted []string) {
+		t.Helper()
+		for _, w := range wants {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s lacks %s", path, w)
+			}
+		}
+		for _, u := range unwanted {
+			if strings.Contains(body, u) {
+				t.Errorf("GET %s has %s", path, u)
+			}
+		}
+	}
+	for i, a := range apps {
+		o := apps[1-i]
+		timeline := `href="/admin/notifications/` + id + `?app=` + a.name + `"`
+		path := "/admin/?q=order-in-both-apps&app=" + a.name
+		check(path, get(path, 200), []string{
+			timeline,
+			`<title>Search · ` + a.name + ` · wxnotify console</title>`,
+			`<input type="hidden" name="app" value="` + a.name + `">`,
+			`<a href="/admin/?app=` + a.name + `" title="appid ` + a.appID + `" aria-current="true">` + a.name + `</a>`,
+			`<a href="/admin/?app=` + o.name + `" title="appid ` + o.appID + `">` + o.name + `</a>`,
+			`href="/admin/outcomes?app=` + a.name + `"`, `href="/admin/health?app=` + a.name + `"`,
+		}, []string{`href="/admin/notifications/` + id + `?app=` + o.name})
+
+		path = "/admin/notifications/" + id + "?app=" + a.name
+		check(path, get(path, 200), []string{`href="/admin/users/` + a.user + `?app=` + a.name + `"`}, []string{o.user})
+
+		path = "/admin/users/" + a.user + "?app=" + a.name
+		check(path, get(path, 200), []string{timeline}, nil)
+
+		// The other app's user, by user id: not here.
+		path = "/admin/?q=" + o.user + "&app=" + a.name
+		check(path, get(path, 200), []string{"None."}, []string{`href="/admin/users/`, `href="/admin/notifications/`})
+		path = "/admin/users/" + o.user + "?app=" + a.name
+		check(path, get(path, 404), []string{`<a href="/admin/?app=` + a.name + `">Back to search</a>`}, nil)
+
+		path = "/admin/health?app=" + a.name
+		check(path, get(path, 200), []string{"Queue <code>" + a.queue + "</code>", `aria-current="true">` + a.name + `</a>`,
+			`<a href="/admin/health?app=` + o.name + `" title=`}, nil)
+
+		path = "/admin/outcomes?app=" + a.name
+		delivered := []string{"<title>delivered: 1</title>"}
+		if a.name == "club" {
+			check(path, get(path, 200), delivered, nil)
+		} else {
+			check(path, get(path, 200), nil, delivered)
+		}
+	}
+	// Without ?app=, the first app; an app not served is a 404 naming it,
+	// and the switcher leads back.
+	path := "/admin/?q=order-in-both-apps"
+	check(path, get(path, 200), []string{`href="/admin/notifications/` + id + `?app=shop"`}, nil)
+	for _, path := range []string{"/admin/?app=nowhere", "/admin/outcomes?app=nowhere", "/admin/notifications/" + id + "?app=nowhere"} {
+		check(path, get(path, 404), []string{"No app named nowhere", `<a href="/admin/?app=club" title=`}, []string{`aria-current="true"`})
 	}
 }

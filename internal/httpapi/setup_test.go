@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/config"
+	"wxnotify/internal/console"
 	"wxnotify/internal/httpapi"
 	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/identity"
@@ -105,8 +106,9 @@ func setup(t testing.TB, o options) *env {
 		o.maxBody = 64 << 10
 	}
 	prom := prometheus.NewRegistry()
-	app := testApp(t, "shop", sandboxtest.AppID, sandboxtest.AppSecret, notification.QueueName, sb.URL, rdb)
-	queue := app.Queue.(*notification.Queue)
+	shop := testApp(t, "shop", sandboxtest.AppID, sandboxtest.AppSecret, notification.QueueName, sb.URL, rdb)
+	app, queue := shop.api, shop.queue
+	consoleApps := []console.App{shop.console}
 	d := httpapi.Deps{
 		Logger: log, Apps: []*httpapi.App{app},
 		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:test:login:", o.loginPerMin),
@@ -130,7 +132,8 @@ func setup(t testing.TB, o options) *env {
 		app.Events = v
 	}
 	if o.twoApps {
-		club := testApp(t, "club", sandboxtest.AppID2, sandboxtest.AppSecret2, notification.QueueName+"."+sandboxtest.AppID2, sb.URL, rdb)
+		served := testApp(t, "club", sandboxtest.AppID2, sandboxtest.AppSecret2, notification.QueueName+"."+sandboxtest.AppID2, sb.URL, rdb)
+		club := served.api
 		club.APIKeys, app.APIKeys = []string{clubKey}, []string{shopKey}
 		if o.push {
 			if club.Events, err = wxevent.NewVerifier(clubPushToken, "", sandboxtest.AppID2); err != nil {
@@ -138,6 +141,7 @@ func setup(t testing.TB, o options) *env {
 			}
 		}
 		d.Apps = append(d.Apps, club)
+		consoleApps = append(consoleApps, served.console)
 	}
 	d.GrantSource = o.grantSource
 	if d.GrantSource == "" {
@@ -147,7 +151,7 @@ func setup(t testing.TB, o options) *env {
 		dash := httpapi.NewDashboard(target.AsynqOpt(), !o.jwt)
 		t.Cleanup(func() { _ = dash.Close() })
 		d.Dashboard, d.AdminUser, d.AdminPassword = dash, adminUser, adminPass
-		d.Console = newConsole(t, rdb, queue, log)
+		d.Console = newConsole(t, log, consoleApps)
 	}
 	router, err := httpapi.New(d)
 	if err != nil {
@@ -158,16 +162,28 @@ func setup(t testing.TB, o options) *env {
 	return &env{t: t, url: srv.URL, router: router, client: contract.Client(t, 0), sb: sb, rdb: rdb, queue: queue, logs: logs}
 }
 
+// servedApp is one test app: what the routes serve, its queue, and the
+// console's readers of the same stores.
+type servedApp struct {
+	api     *httpapi.App
+	queue   *notification.Queue
+	console console.App
+}
+
 // testApp is one mini program of the sandbox, served from its own keys in rdb.
-func testApp(t testing.TB, name, appID, secret, queue, sandboxURL string, rdb redis.UniversalClient) *httpapi.App {
+func testApp(t testing.TB, name, appID, secret, queueName, sandboxURL string, rdb redis.UniversalClient) servedApp {
 	wc, err := wechat.New(wechat.Config{AppID: appID, AppSecret: secret, BaseURL: sandboxURL, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &httpapi.App{
-		Name: name, AppID: appID, Registry: registry.Default(), WeChat: wc,
-		Users: subscriber.New(rdb, appID, 24*time.Hour),
-		Queue: notification.NewQueue(rdb, appID, queue, time.Hour, 5),
+	users := subscriber.New(rdb, appID, 24*time.Hour)
+	queue := notification.NewQueue(rdb, appID, queueName, time.Hour, 5)
+	return servedApp{
+		api: &httpapi.App{
+			Name: name, AppID: appID, Registry: registry.Default(), WeChat: wc, Users: users, Queue: queue,
+		},
+		queue:   queue,
+		console: consoleApp(rdb, name, appID, queueName, queue, users),
 	}
 }
 

@@ -63,12 +63,14 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
 		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, StoreTimeout: cfg.Redis.Timeout,
 	}
+	var consoleApps []console.App
 	for _, a := range cfg.Apps {
 		app, err := apiApp(cfg, a, rdb, log)
 		if err != nil {
 			return err
 		}
-		deps.Apps = append(deps.Apps, app)
+		deps.Apps = append(deps.Apps, app.api)
+		consoleApps = append(consoleApps, app.console)
 	}
 	if cfg.AdminUser != "" {
 		dash := httpapi.NewDashboard(target.AsynqOpt(), !cfg.UserJWT.Enabled())
@@ -78,9 +80,8 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("queue dashboard off: set ADMIN_USER and ADMIN_PASSWORD to serve it at " + httpapi.DashboardPath + "/")
 	}
 	if cfg.AdminUser != "" {
-		first := deps.Apps[0]
-		if deps.Console, err = newConsole(log, first.Registry, rdb, first.Queue.(*notification.Queue), first.Users.(*subscriber.Store), first.AppID); err != nil {
-			return err
+		if deps.Console, err = console.New(console.Deps{Logger: log, Apps: consoleApps, DashboardPath: httpapi.DashboardPath}); err != nil {
+			return fmt.Errorf("console: %w", err)
 		}
 	}
 	router, err := httpapi.New(deps)
@@ -90,29 +91,36 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return serveAPI(ctx, log, cfg, router)
 }
 
+// servedApp is one app as the api builds it: what its routes serve, and
+// the console's readers of the same stores.
+type servedApp struct {
+	api     *httpapi.App
+	console console.App
+}
+
 // apiApp builds what the api serves one app with: its templates, WeChat
 // login, users, queue and message push, all keyed by its appid.
-func apiApp(cfg config.API, a config.App, rdb redis.UniversalClient, log *slog.Logger) (*httpapi.App, error) {
+func apiApp(cfg config.API, a config.App, rdb redis.UniversalClient, log *slog.Logger) (servedApp, error) {
 	reg, err := loadRegistry(cfg, a, log)
 	if err != nil {
-		return nil, err
+		return servedApp{}, err
 	}
 	wc, err := wechatClient(cfg.WeChat, a)
 	if err != nil {
-		return nil, err
+		return servedApp{}, err
 	}
+	users := subscriber.New(rdb, a.AppID, cfg.SessionTTL)
+	queue := notification.NewQueue(rdb, a.AppID, a.Queue, cfg.Retention, cfg.MaxRetry)
 	app := &httpapi.App{
-		Name: a.Name, AppID: a.AppID, Registry: reg, WeChat: wc,
-		Users:   subscriber.New(rdb, a.AppID, cfg.SessionTTL),
-		Queue:   notification.NewQueue(rdb, a.AppID, a.Queue, cfg.Retention, cfg.MaxRetry),
+		Name: a.Name, AppID: a.AppID, Registry: reg, WeChat: wc, Users: users, Queue: queue,
 		APIKeys: reveal(a.APIKeys),
 	}
 	if a.PushToken != "" {
 		if app.Events, err = wxevent.NewVerifier(a.PushToken.Reveal(), a.PushAESKey.Reveal(), a.AppID); err != nil {
-			return nil, fmt.Errorf("%s: %w", appSetting(cfg, a, "WECHAT_PUSH_AES_KEY", "push_aes_key"), err)
+			return servedApp{}, fmt.Errorf("%s: %w", appSetting(cfg, a, "WECHAT_PUSH_AES_KEY", "push_aes_key"), err)
 		}
 	}
-	return app, nil
+	return servedApp{api: app, console: consoleApp(a, reg, rdb, queue, users)}, nil
 }
 
 // appSetting names where an app's setting comes from, for an error: the
@@ -177,22 +185,24 @@ func reveal(keys []config.Secret) []string {
 	return out
 }
 
-// newConsole builds the operator console (served beside the dashboard,
-// behind the same account).
-func newConsole(log *slog.Logger, reg *registry.Registry, rdb redis.UniversalClient, q *notification.Queue, users *subscriber.Store, appID string) (*console.Console, error) {
-	return console.New(console.Deps{
-		Logger: log, Registry: reg, Notifications: q, Users: users,
-		Token: func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
+// consoleApp is app a as the operator console reads it (served beside the
+// dashboard, behind the same account): its stores, and its token's health
+// and send rate, all keyed by its appid.
+func consoleApp(a config.App, reg *registry.Registry, rdb redis.UniversalClient, q *notification.Queue, users *subscriber.Store) console.App {
+	return console.App{
+		Name: a.Name, AppID: a.AppID, Queue: a.Queue, Registry: reg, Notifications: q, Users: users,
+		Token: func(ctx context.Context) (accesstoken.Health, error) {
+			return accesstoken.ReadHealth(ctx, rdb, a.AppID)
+		},
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
-			return ratelimit.Backlog(ctx, rdb, sendRatePrefix(appID), appID)
+			return ratelimit.Backlog(ctx, rdb, sendRatePrefix(a.AppID), a.AppID)
 		},
 		SendRate: func(ctx context.Context) (int, error) {
-			n, err := rdb.Get(ctx, sendRateKey(appID)).Int()
+			n, err := rdb.Get(ctx, sendRateKey(a.AppID)).Int()
 			if errors.Is(err, redis.Nil) {
 				return 0, nil
 			}
 			return n, err
 		},
-		DashboardPath: httpapi.DashboardPath,
-	})
+	}
 }
