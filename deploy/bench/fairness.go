@@ -247,12 +247,16 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 	// The send rates do not bind: the phase measures whether the shared
 	// worker pool and asynq's queue order keep B's sends going, not the
 	// per-app limiter (each app has its own, so A's cannot delay B's).
+	aRate := o.fairARate
+	if aRate == 0 {
+		aRate = 1_000_000
+	}
 	apps := filepath.Join(dir, "fair-apps.yaml")
 	if err := os.WriteFile(apps, []byte(`apps:
   - name: a
     appid: `+fairAppA+`
     secret: {env: FAIR_SECRET_A}
-    send_rate_per_second: 1000000
+    send_rate_per_second: `+strconv.Itoa(aRate)+`
   - name: b
     appid: `+fairAppB+`
     secret: {env: FAIR_SECRET_B}

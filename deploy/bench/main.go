@@ -59,6 +59,7 @@ type options struct {
 	fairFor     time.Duration
 	fairRounds  int
 	fairSplit   bool
+	fairARate   int
 	only        string
 }
 
@@ -111,6 +112,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.fairFor, "fairness-for", 0, "length of each of app B's rounds in the fairness phase (default 5s; 2s with -quick)")
 	fs.IntVar(&o.fairRounds, "fairness-rounds", 0, "loaded rounds in the fairness phase, each between two idle ones (default 2; 1 with -quick)")
 	fs.BoolVar(&o.fairSplit, "fairness-split", false, "split app B's latency into queue wait and processing (the workers log at debug level: slower)")
+	fs.IntVar(&o.fairARate, "fairness-a-rate", 0, "app A's send_rate_per_second in the fairness phase (default: high enough never to bind)")
 	fs.StringVar(&o.only, "only", "", `run this phase alone ("fairness")`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {
