@@ -93,7 +93,7 @@ func TestAppsFileNamesWhatIsWrong(t *testing.T) {
 		{strings.Replace(twoApps, "name: club", "name: shop", 1), nil, `apps "shop" and "shop" have the same name "shop"`},
 		{strings.Replace(twoApps, "wx1111111111111111", "wx0123456789abcdef", 1), nil, `the same appid "wx0123456789abcdef"`},
 		{strings.Replace(twoApps, "name: club", "name: Club!", 1), nil, `name "Club!" is not`},
-		{strings.Replace(twoApps, "secret: {file: club.secret}", "secret: club-app-secret", 1), nil, "APPS_FILE"},
+		{strings.Replace(twoApps, "secret: {file: club.secret}", "secret: club-app-secret", 1), nil, "string was used where mapping is expected"},
 		{strings.Replace(twoApps, "secret: {file: club.secret}", "secret: {file: missing.secret}", 1), nil, `app "club": secret: no such file`},
 		{strings.Replace(twoApps, "secret: {file: club.secret}", "secret: {env: A, file: b}", 1), nil, `app "club": secret names one of env or file`},
 		{strings.Replace(twoApps, "queue: club-notifications", "queue: club:1", 1), nil, `queue "club:1" may not hold a colon`},
@@ -103,6 +103,10 @@ func TestAppsFileNamesWhatIsWrong(t *testing.T) {
 		_, err := config.LoadAPI(appsEnv(appsFile(t, tc.file), tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("env %v: %v; want %q", tc.env, err, tc.want)
+		}
+		// A secret written in the file by mistake is not echoed back.
+		if err != nil && strings.Contains(err.Error(), "club-app-secret") {
+			t.Errorf("the error shows the secret: %v", err)
 		}
 	}
 }
