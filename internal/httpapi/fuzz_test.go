@@ -43,9 +43,7 @@ func fuzzSetup(f *testing.F, loginPerMin int) *env {
 // fuzz worker one after another), so sharing the env is safe.
 func (e *env) fuzzAs(t *testing.T) *env {
 	t.Helper()
-	e.logs.mu.Lock()
-	e.logs.buf.Reset()
-	e.logs.mu.Unlock()
+	e.logs.Reset()
 	c := *e
 	c.t = t
 	c.client = contract.Client(t, 0) // report drift to this input's test, not to the *testing.F

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"wxnotify/internal/cmdtest"
 	"wxnotify/internal/config"
 	"wxnotify/internal/console"
 	"wxnotify/internal/httpapi"
@@ -78,7 +78,7 @@ type env struct {
 	sb     *sandboxtest.Server
 	rdb    redis.UniversalClient
 	queue  *notification.Queue
-	logs   *syncBuffer
+	logs   *cmdtest.Output
 }
 
 func setup(t testing.TB, o options) *env {
@@ -97,7 +97,7 @@ func setup(t testing.TB, o options) *env {
 	}
 	rdb := target.Client()
 	t.Cleanup(func() { _ = rdb.Close() })
-	logs := &syncBuffer{}
+	logs := &cmdtest.Output{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.loginPerMin == 0 {
 		o.loginPerMin = 1000
@@ -299,22 +299,4 @@ func (e *env) taskPayload(id string) notification.Payload {
 		e.t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
