@@ -189,6 +189,10 @@ func throughputRound(ctx context.Context, a *arena, p party, prefix string, n, g
 		return res, err
 	}
 	poll := newQueuePoller(a.rdb, p.queue)
+	profiled := func() error { return nil }
+	if a.profile != "" && p.name == "wxnotify" && strings.HasPrefix(prefix, "cmp0-") {
+		profiled = captureProfiles(a.profile, "compare", a.pprof, time.Duration(n/2000)*time.Second) // about the round
+	}
 	start := time.Now()
 	if err := postAll(ctx, "http://"+run.api.addr, a.key, n, a.conns, func(i int) []byte {
 		return notifyBody(fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s-order-%d", prefix, i))
@@ -197,6 +201,9 @@ func throughputRound(ctx context.Context, a *arena, p party, prefix string, n, g
 	}
 	res.acceptedPerSec = float64(n) / time.Since(start).Seconds()
 	if err := waitSends(ctx, a.sb, sends0, granted, 5*time.Minute); err != nil {
+		return res, err
+	}
+	if err := profiled(); err != nil {
 		return res, err
 	}
 	// The naive peer sends to the users without a grant too; asynq keeps

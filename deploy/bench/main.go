@@ -10,6 +10,7 @@
 //	go run ./deploy/bench                 # full run (~5 minutes)
 //	go run ./deploy/bench -quick          # about a minute
 //	go run ./deploy/bench -only fairness  # the fairness phase alone
+//	go run ./deploy/bench -only compare   # asynq's floor, then the naive peer alone
 package main
 
 import (
@@ -113,13 +114,13 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.fairRounds, "fairness-rounds", 0, "loaded rounds in the fairness phase, each between two idle ones (default 2; 1 with -quick)")
 	fs.BoolVar(&o.fairSplit, "fairness-split", false, "split app B's latency into queue wait and processing (the workers log at debug level: slower)")
 	fs.IntVar(&o.fairARate, "fairness-a-rate", 0, "app A's send_rate_per_second in the fairness phase (default: high enough never to bind)")
-	fs.StringVar(&o.only, "only", "", `run this phase alone ("fairness")`)
+	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", or "compare" (asynq's floor for context, then the naive peer)`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.only != "" && o.only != "fairness" {
-		return o, fmt.Errorf("-only %q: the phase that runs alone is fairness", o.only)
+	if o.only != "" && o.only != "fairness" && o.only != "compare" {
+		return o, fmt.Errorf("-only %q: the phases that run alone are fairness and compare", o.only)
 	}
 	return o, nil
 }
@@ -249,6 +250,36 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	env := map[string]string{
 		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
 		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
+	}
+	compare := func() error {
+		switch {
+		case o.peer && !ownRedis:
+			step("comparison with the naive peer skipped: it needs the bench's own redis-server")
+		case o.peer:
+			step("comparison: wxnotify and the naive peer, %d rounds each of %d notifications, alternating", o.rounds, o.peerN)
+			cmpDB := 1
+			a := &arena{
+				rdb: redis.NewClient(srv.Options(cmpDB)), redisAddr: srv.Addr, db: cmpDB, sb: sb, env: env,
+				appID: appID, secret: secret, wechatURL: wechat.URL, tmplID: tmpl.TemplateID, key: key,
+				bins: bins, logDir: dir, workers: o.workers, conns: o.conns, taskCheck: o.peerTaskCheck.String(),
+				profile: o.profile,
+			}
+			defer a.rdb.Close()
+			if f.Peer, err = compareRun(ctx, a, o.peerN, o.rounds, o.latencyFor); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.only == "compare" {
+		if err := compare(); err != nil {
+			return err
+		}
+		if f.Peer != nil {
+			comparisonReport(out, f.Peer, f.FloorTasksPerSec)
+		}
+		printJSON(out, f)
+		return nil
 	}
 	apiEnv := with(env, "HTTP_ADDR", freeAddr())
 	profiles := map[string]string{} // process → its PPROF_ADDR
@@ -385,21 +416,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("fairness: %w", err)
 		}
 	}
-	switch {
-	case o.peer && !ownRedis:
-		step("comparison with the naive peer skipped: it needs the bench's own redis-server")
-	case o.peer:
-		step("comparison: wxnotify and the naive peer, %d rounds each of %d notifications, alternating", o.rounds, o.peerN)
-		cmpDB := 1
-		a := &arena{
-			rdb: redis.NewClient(srv.Options(cmpDB)), redisAddr: srv.Addr, db: cmpDB, sb: sb, env: env,
-			appID: appID, secret: secret, wechatURL: wechat.URL, tmplID: tmpl.TemplateID, key: key,
-			bins: bins, logDir: dir, workers: o.workers, conns: o.conns, taskCheck: o.peerTaskCheck.String(),
-		}
-		defer a.rdb.Close()
-		if f.Peer, err = compareRun(ctx, a, o.peerN, o.rounds, o.latencyFor); err != nil {
-			return err
-		}
+	if err := compare(); err != nil {
+		return err
 	}
 	f.PipelineRatio = f.PipelinePerSec / f.FloorTasksPerSec
 	f.APIRatio = f.APIReqPerSec / f.BareGinReqPerSec

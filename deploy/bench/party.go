@@ -29,6 +29,23 @@ type arena struct {
 	workers   int
 	conns     int
 	taskCheck string // the naive worker's -task-check-interval
+	// profile is where CPU profiles of wxnotify's api and first worker
+	// during its first round go ("" for none); pprof their PPROF_ADDRs.
+	profile string
+	pprof   map[string]string
+}
+
+// withPprof adds PPROF_ADDR to env when profiles are wanted, and notes it
+// under name.
+func (a *arena) withPprof(env map[string]string, name string) map[string]string {
+	if a.profile != "" {
+		if a.pprof == nil {
+			a.pprof = map[string]string{}
+		}
+		env["PPROF_ADDR"] = freeAddr()
+		a.pprof[name] = env["PPROF_ADDR"]
+	}
+	return env
 }
 
 // party is one side of the comparison: how its programs start and what
@@ -51,11 +68,14 @@ var parties = []party{
 			return seedUsers(ctx, a.rdb, a.sb, a.appID, a.tmplID, prefix, count, granted)
 		},
 		api: func(ctx context.Context, a *arena, run string) (*proc, error) {
-			env := a.wxEnv("HTTP_ADDR", freeAddr())
+			env := a.withPprof(a.wxEnv("HTTP_ADDR", freeAddr()), "api")
 			return startProc(ctx, run+"-api", a.bins["api"], nil, env, env["HTTP_ADDR"], a.logDir)
 		},
 		worker: func(ctx context.Context, a *arena, run string, i int) (*proc, error) {
 			env := a.wxEnv("WORKER_HTTP_ADDR", freeAddr())
+			if i == 0 {
+				env = a.withPprof(env, "worker")
+			}
 			return startProc(ctx, fmt.Sprintf("%s-worker-%d", run, i), a.bins["worker"], nil, env, env["WORKER_HTTP_ADDR"], a.logDir)
 		},
 	},
