@@ -423,63 +423,20 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 	}
 	defer cancel()
 	// The outcome's count (the operator console's chart) rides in a round
-	// trip the outcome makes anyway: the batch after a completion when
-	// there is one (always, for a delivery), else the record's own write.
+	// trip the outcome makes anyway: the record's own write, or on a
+	// Cluster the batch after a completion when there is one.
 	archived := err != nil && (errors.Is(err, asynq.SkipRetry) || a.retried >= a.maxRetry)
 	counted := a.outcome
 	if archived && !strings.HasPrefix(counted, "archived_") {
 		counted = "archived_" + counted // its retries are used up: it ends archived
 	}
 	count := h.records.CountCall(a.p.Template, counted, time.Now())
-	var withRecord []*redisconn.ScriptCall
-	if count != nil && (err != nil || !(a.claimed || a.ambiguous || res.Status == notification.Delivered && h.sentEvents)) {
-		withRecord, count = append(withRecord, count), nil
-	}
 	if err == nil {
-		// Until the record says completed, a later run of this task could
-		// send again: the worker's client waits out a Redis outage until
-		// wctx's deadline (deadline.go), and until then no other run may
-		// send (the claim).
-		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode, withRecord...); werr != nil {
-			// Redis stayed away for the rest of the run's time. The claim
-			// stays: the next run takes it over as ambiguous (a 43101 then
-			// ends it probably_delivered; a second grant at WeChat would let
-			// it send again — the one duplicate window besides a crash).
-			h.log.Error("outcome not recorded: Redis did not answer before the run's deadline", slog.String("task_id", a.id),
-				slog.String("outcome", a.outcome), slog.Any("error", werr))
-			return fmt.Errorf("outcome %s not recorded: %w", a.outcome, werr)
-		}
-		if !a.answered.IsZero() {
-			h.metrics.unrecorded.Observe(time.Since(a.answered).Seconds())
-		}
-		// After the record, in one round trip: the grant's claim and any
-		// ambiguity end with the notification, and a delivered msgid is
-		// linked for WeChat's sent event.
-		var calls []*redisconn.ScriptCall
-		var drop, link *redisconn.ScriptCall
-		if a.claimed || a.ambiguous {
-			drop = &redisconn.ScriptCall{Script: dropMarkers, Keys: []string{h.keys.Claim(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)}}
-			calls = append(calls, drop)
-		}
-		if res.Status == notification.Delivered && h.sentEvents {
-			link = h.records.DeliveredCall(a.id, res.MsgID)
-			calls = append(calls, link)
-		}
-		if count != nil {
-			calls = append(calls, count)
-		}
-		if len(calls) > 0 {
-			_ = redisconn.RunScripts(wctx, h.rdb, calls...)
-		}
-		if drop != nil && drop.Cmd.Err() != nil {
-			h.log.Warn("markers not deleted (they expire)", slog.String("task_id", a.id), slog.Any("error", drop.Cmd.Err()))
-		}
-		if link != nil {
-			if lerr := h.records.DeliveredResult(wctx, a.id, link); lerr != nil {
-				h.log.Warn("msgid not linked for WeChat's sent event", slog.String("task_id", a.id), slog.Any("error", lerr))
-			}
-		}
-		return nil
+		return h.complete(wctx, a, res, count)
+	}
+	var withRecord []*redisconn.ScriptCall
+	if count != nil {
+		withRecord = append(withRecord, count)
 	}
 	if archived {
 		if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateArchived, notification.Result{}, err.Error(), a.outcome, a.errcode, withRecord...); werr != nil {
@@ -492,6 +449,61 @@ func (h *Handler) settle(ctx context.Context, a *attempt, res notification.Resul
 		h.log.Error("retry not recorded", slog.String("task_id", a.id), slog.Any("error", werr))
 	}
 	return &planned{delay: delay, err: err}
+}
+
+// complete records that the notification completed with res. Until the
+// record says so, a later run of this task could send again: the worker's
+// client waits out a Redis outage until wctx's deadline (deadline.go), and
+// until then no other run may send (the claim).
+//
+// After the record, and only once it is written: the grant's claim and any
+// ambiguity end with the notification, a delivered msgid is linked for
+// WeChat's sent event, and the outcome is counted. On one Redis node all of
+// it is one script, the record first (redisconn.RunScripts stops at a
+// failure); on a Cluster the record and the markers live on different
+// slots, so the rest follows in a second round trip.
+func (h *Handler) complete(wctx context.Context, a *attempt, res notification.Result, count *redisconn.ScriptCall) error {
+	var after []*redisconn.ScriptCall
+	var drop, link *redisconn.ScriptCall
+	if a.claimed || a.ambiguous {
+		drop = &redisconn.ScriptCall{Script: dropMarkers, Keys: []string{h.keys.Claim(a.userID, a.id), h.keys.Ambiguous(a.userID, a.id)}}
+		after = append(after, drop)
+	}
+	if res.Status == notification.Delivered && h.sentEvents {
+		link = h.records.DeliveredCall(a.id, res.MsgID)
+		after = append(after, link)
+	}
+	if count != nil {
+		after = append(after, count)
+	}
+	var withRecord []*redisconn.ScriptCall
+	if redisconn.OneNode(h.rdb) || len(after) == 1 && count != nil {
+		withRecord, after = after, nil
+	}
+	if werr := h.records.Finish(wctx, a.id, a.p, a.maxRetry, notification.StateCompleted, res, "", a.outcome, a.errcode, withRecord...); werr != nil {
+		// Redis stayed away for the rest of the run's time. The claim
+		// stays: the next run takes it over as ambiguous (a 43101 then
+		// ends it probably_delivered; a second grant at WeChat would let
+		// it send again — the one duplicate window besides a crash).
+		h.log.Error("outcome not recorded: Redis did not answer before the run's deadline", slog.String("task_id", a.id),
+			slog.String("outcome", a.outcome), slog.Any("error", werr))
+		return fmt.Errorf("outcome %s not recorded: %w", a.outcome, werr)
+	}
+	if !a.answered.IsZero() {
+		h.metrics.unrecorded.Observe(time.Since(a.answered).Seconds())
+	}
+	if len(after) > 0 {
+		_ = redisconn.RunScripts(wctx, h.rdb, after...)
+	}
+	if drop != nil && drop.Cmd.Err() != nil {
+		h.log.Warn("markers not deleted (they expire)", slog.String("task_id", a.id), slog.Any("error", drop.Cmd.Err()))
+	}
+	if link != nil {
+		if lerr := h.records.DeliveredResult(wctx, a.id, link); lerr != nil {
+			h.log.Warn("msgid not linked for WeChat's sent event", slog.String("task_id", a.id), slog.Any("error", lerr))
+		}
+	}
+	return nil
 }
 
 // outcome writes the one log line and the metric of a finished attempt.

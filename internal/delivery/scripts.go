@@ -1,6 +1,6 @@
 package delivery
 
-import "github.com/redis/go-redis/v9"
+import "wxnotify/internal/redisconn"
 
 // claim decides, in one round trip, whether a notification may be sent:
 // no openid named and none bound → "not_bound"; no grant left →
@@ -29,7 +29,7 @@ import "github.com/redis/go-redis/v9"
 // for long-term, marker TTL in seconds, this run's name, milliseconds this
 // run may still act. Times are Redis's own clock, so that workers' clocks
 // need not agree.
-var claim = redis.NewScript(`
+var claim = redisconn.NewScript(`
 local openid = ARGV[1]
 if openid == "" then
 	openid = redis.call("HGET", KEYS[1], "openid")
@@ -72,7 +72,7 @@ return {"claimed", openid, ambiguous, 0}`)
 //
 // KEYS: grants, ambiguous marker, claim marker. ARGV: template id, "1" for
 // long-term, "1" if ambiguous, marker TTL in seconds, this run's name.
-var release = redis.NewScript(`
+var release = redisconn.NewScript(`
 local held = redis.call("GET", KEYS[3]) or ""
 if string.sub(held, 1, #ARGV[5] + 1) ~= ARGV[5] .. " " then
 	return 0
@@ -89,4 +89,4 @@ return 1`)
 // dropMarkers deletes a finished notification's claim and ambiguity
 // markers. A script, so that it shares a round trip with others
 // (redisconn.RunScripts). KEYS: claim marker, ambiguous marker.
-var dropMarkers = redis.NewScript(`return redis.call("DEL", KEYS[1], KEYS[2])`)
+var dropMarkers = redisconn.NewScript(`return redis.call("DEL", KEYS[1], KEYS[2])`)

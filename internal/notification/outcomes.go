@@ -56,7 +56,7 @@ const outcomesTTL = 26 * time.Hour
 
 // countOutcome adds one to a field of an hour's outcome counts.
 // KEYS: the hour's hash. ARGV: field, TTL seconds.
-var countOutcome = redis.NewScript(`
+var countOutcome = redisconn.NewScript(`
 local n = redis.call("HINCRBY", KEYS[1], ARGV[1], 1)
 if n == 1 then
 	redis.call("EXPIRE", KEYS[1], ARGV[2])

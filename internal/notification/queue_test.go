@@ -366,3 +366,62 @@ func TestRecordIsCompact(t *testing.T) {
 		t.Fatalf("finished record TTL %s; want the retention (1h)", ttl)
 	}
 }
+
+// An attempt shows the notification active, through a retry and a second
+// attempt, and a run after it completed learns how, sending nothing; a run
+// whose record is gone starts it again.
+func TestBeginShowsActiveUntilCompleted(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-begin", "order-begin")
+	e, err := q.Enqueue(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func(want string) {
+		t.Helper()
+		if st, err := q.Status(ctx, e.ID); err != nil || st.State != want || st.UserID != "u-begin" || st.DedupeKey != "order-begin" {
+			t.Fatalf("status %+v, %v; want %s with its user and dedupe key", st, err, want)
+		}
+	}
+	begin := func() (bool, notification.Result) {
+		t.Helper()
+		done, res, err := q.Begin(ctx, e.ID, p, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return done, res
+	}
+	state(notification.StatePending)
+	if done, _ := begin(); done {
+		t.Fatal("a pending notification begins as done")
+	}
+	state(notification.StateActive)
+	if done, _ := begin(); done { // asynq ran it twice: still active
+		t.Fatal("an active notification begins as done")
+	}
+	state(notification.StateActive)
+	if err := q.Retry(ctx, e.ID, "busy", time.Now().Add(time.Minute), "retried_busy", -1, true); err != nil {
+		t.Fatal(err)
+	}
+	state(notification.StateRetry)
+	begin()
+	state(notification.StateActive)
+	res := notification.Result{Status: notification.Delivered, MsgID: "42"}
+	if err := q.Finish(ctx, e.ID, p, 3, notification.StateCompleted, res, "", "delivered", 0); err != nil {
+		t.Fatal(err)
+	}
+	if done, got := begin(); !done || got != res {
+		t.Fatalf("after completion: done %v, %+v; want done with %+v", done, got, res)
+	}
+	state(notification.StateCompleted)
+
+	if err := rdb.Del(ctx, notification.NewKeys(appID).Record(e.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := begin(); done {
+		t.Fatal("a lost record begins as done")
+	}
+	state(notification.StateActive)
+}

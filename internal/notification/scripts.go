@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
+	"wxnotify/internal/redisconn"
 )
 
 // The scripts that change a record, each on the record's one key, so each
@@ -13,7 +13,7 @@ import (
 // createRecord stores a new record unless one exists (the dedupe decision).
 // KEYS: record. ARGV: record, TTL seconds. Returns {1, record} when created,
 // {0, existing record} for a duplicate.
-var createRecord = redis.NewScript(`
+var createRecord = redisconn.NewScript(`
 local cur = redis.call("GET", KEYS[1])
 if cur then
 	return {0, cur}
@@ -49,28 +49,37 @@ end
 
 // beginAttempt marks the record active, unless the notification already
 // completed (a redelivery after a crash or a lost completion write): then
-// it returns what it completed with, and nothing must be sent.
+// it returns what it completed with, and nothing must be sent. It reads
+// only the state, the record's second field, and rewrites the record only
+// if that changes: it runs at every attempt.
 // KEYS: record. ARGV: record to start from if it is missing (expired or
 // lost), its TTL. Returns {"go"} or {"done", result, reason, msgid}.
-var beginAttempt = redis.NewScript(luaRecord + `
+var beginAttempt = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
 	redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
 	cur = ARGV[1]
 end
-local f = split(cur)
-if f[2] == "completed" then
+local from = string.find(cur, "\31", 1, true)
+local to = from and string.find(cur, "\31", from + 1, true)
+if not to then
+	error("record of " .. KEYS[1] .. " has no state")
+end
+local state = string.sub(cur, from + 1, to - 1)
+if state == "completed" then
+	local f = split(cur)
 	return {"done", f[10], f[11], f[12]}
 end
-f[2] = "active"
-redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
+if state ~= "active" then
+	redis.call("SET", KEYS[1], string.sub(cur, 1, from) .. "active" .. string.sub(cur, to), "KEEPTTL")
+end
 return {"go"}`)
 
 // retryAttempt records an attempt that will be tried again, unless the
 // notification completed meanwhile.
 // KEYS: record. ARGV: now (Unix s), error, next try (Unix s), outcome,
 // errcode, "1" if it counts as an attempt (a quota deferral does not).
-var retryAttempt = redis.NewScript(luaRecord + `
+var retryAttempt = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
 	return 0
@@ -95,7 +104,7 @@ return 1`)
 // KEYS: record. ARGV: now, state (completed|archived), result, reason,
 // msgid, error, outcome, errcode, TTL seconds, record to start from if it is
 // missing.
-var finishAttempt = redis.NewScript(luaRecord + `
+var finishAttempt = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1]) or ARGV[10]
 local f = split(cur)
 f[2] = ARGV[2]
@@ -115,7 +124,7 @@ return 1`)
 
 // setWeChat records WeChat's final status from its sent event.
 // KEYS: record. ARGV: "errcode,status,unix". Returns 0 if there is no record.
-var setWeChat = redis.NewScript(luaRecord + `
+var setWeChat = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
 	return 0
@@ -129,7 +138,7 @@ return 1`)
 // returns the other side's half and deletes the key if that side came
 // first, or leaves its own half for the other (until the TTL).
 // KEYS: meeting key. ARGV: my field, my value, the other's field, TTL seconds.
-var meet = redis.NewScript(`
+var meet = redisconn.NewScript(`
 local other = redis.call("HGET", KEYS[1], ARGV[3])
 if other then
 	redis.call("DEL", KEYS[1])
@@ -147,7 +156,7 @@ return false`)
 // (128 fields) either way.
 // KEYS: the user's hash. ARGV: field ("n:" + 16 bytes of the id's hash),
 // accepted at (Unix µs), most entries kept, cutoff (Unix µs), slack.
-var listNotification = redis.NewScript(`
+var listNotification = redisconn.NewScript(`
 if redis.call("HSETNX", KEYS[1], ARGV[1], ARGV[2]) == 0 then
 	return 0
 end

@@ -3,27 +3,68 @@ package redisconn
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// Script is a Lua script that keeps its source, so that RunScripts can run
+// several of them as one script. Its Run, EvalSha and the rest are
+// go-redis's.
+type Script struct {
+	*redis.Script
+	src string
+}
+
+// NewScript returns the script of src. The source must end by returning a
+// value (or nothing), never an error reply: RunScripts may run it inside
+// another script.
+func NewScript(src string) *Script { return &Script{Script: redis.NewScript(src), src: src} }
+
 // ScriptCall is one script call among others RunScripts makes at once.
 type ScriptCall struct {
-	Script *redis.Script
+	Script *Script
 	Keys   []string
 	Args   []any
 	// Cmd holds the call's answer once RunScripts returns.
 	Cmd *redis.Cmd
 }
 
-// RunScripts makes the calls in one round trip (a pipeline: calls on
-// different Cluster slots run on their nodes side by side), by EVALSHA. A
-// call whose script the server has not seen (NOSCRIPT: it restarted, or a
-// replica was promoted) is made again by EVAL. go-redis's Script.Run cannot
-// do that inside a pipeline, where NOSCRIPT arrives only when the pipeline
-// has run. Each call's answer is in its Cmd; the error returned is the first
-// one other than redis.Nil.
+// OneNode reports whether every key of c lives on one server — a single
+// Redis, or the master Sentinel names — as opposed to the slots of a
+// Cluster. On one node RunScripts makes its calls as one script: in order,
+// atomically, and none after one that fails.
+func OneNode(c redis.UniversalClient) bool {
+	_, ok := c.(*redis.Client)
+	return ok
+}
+
+// RunScripts makes the calls in one round trip.
+//
+// On one node (OneNode) they run as one Lua script that runs each call's
+// script in turn, so Redis dispatches one script instead of several, and a
+// call runs only if every call before it ran without error: a caller may
+// put a write that must follow another (drop a claim once the outcome is
+// recorded) after it. If a script fails, the one call fails as a whole:
+// every call's Cmd has the error (the scripts before it may have written,
+// those after it did not run), and the client's hooks see it as they would
+// a single script's — a READONLY during a failover is ridden out the same
+// way.
+//
+// On a Cluster the calls go in one pipeline, each on its slot's node side
+// by side, and each runs whatever the others did.
+//
+// Either way a script the server has not seen (NOSCRIPT: it restarted, or a
+// replica was promoted) is sent again whole by EVAL; go-redis's Script.Run
+// cannot do that inside a pipeline, where NOSCRIPT arrives only when the
+// pipeline has run. Each call's answer is in its Cmd; the error returned is
+// the first one other than redis.Nil.
 func RunScripts(ctx context.Context, c redis.UniversalClient, calls ...*ScriptCall) error {
+	if len(calls) > 1 && OneNode(c) {
+		return runCombined(ctx, c, calls)
+	}
 	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, sc := range calls {
 			sc.Cmd = sc.Script.EvalSha(ctx, p, sc.Keys, sc.Args...)
@@ -40,4 +81,95 @@ func RunScripts(ctx context.Context, c redis.UniversalClient, calls ...*ScriptCa
 		}
 	}
 	return first
+}
+
+// runCombined makes calls as one script (combined), and hands each call
+// its part of the answer.
+func runCombined(ctx context.Context, c redis.UniversalClient, calls []*ScriptCall) error {
+	script := combined(calls)
+	var keys []string
+	args := make([]any, 0, 1+2*len(calls))
+	args = append(args, len(calls))
+	for _, sc := range calls {
+		keys = append(keys, sc.Keys...)
+		args = append(args, len(sc.Keys), len(sc.Args))
+	}
+	for _, sc := range calls {
+		args = append(args, sc.Args...)
+	}
+	cmd := script.EvalSha(ctx, c, keys, args...)
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = script.Eval(ctx, c, keys, args...)
+	}
+	parts, err := cmd.Slice()
+	if err == nil && len(parts) != len(calls) {
+		err = fmt.Errorf("combined script: %d answers for %d calls", len(parts), len(calls))
+	}
+	if err != nil {
+		for _, sc := range calls {
+			sc.Cmd = redis.NewCmd(ctx)
+			sc.Cmd.SetErr(err)
+		}
+		return err
+	}
+	for i, sc := range calls {
+		sc.Cmd = redis.NewCmd(ctx)
+		// Each answer comes in a table of one, {} for nil: a nil would end
+		// the list of answers.
+		if v, ok := parts[i].([]any); ok && len(v) == 1 {
+			sc.Cmd.SetVal(v[0])
+		} else {
+			sc.Cmd.SetErr(redis.Nil)
+		}
+	}
+	return nil
+}
+
+// combinedScripts caches the combined script of each sequence of scripts.
+var combinedScripts sync.Map // "sha1 sha2 …" → *redis.Script
+
+// combined is the one script that runs the calls' scripts in turn. Each
+// script's source becomes a function whose parameters shadow KEYS and ARGV,
+// so it runs unchanged on its own slice of the combined call's keys and
+// arguments. ARGV[1] is the number of calls, then each call's number of
+// keys and of arguments, then every call's arguments in order.
+func combined(calls []*ScriptCall) *redis.Script {
+	hashes := make([]string, len(calls))
+	for i, sc := range calls {
+		hashes[i] = sc.Script.Hash()
+	}
+	id := strings.Join(hashes, " ")
+	if s, ok := combinedScripts.Load(id); ok {
+		return s.(*redis.Script)
+	}
+	var b strings.Builder
+	b.WriteString("local calls = {}\n")
+	for i, sc := range calls {
+		fmt.Fprintf(&b, "calls[%d] = function(KEYS, ARGV)\n%s\nend\n", i+1, sc.Script.src)
+	}
+	b.WriteString(`local n = tonumber(ARGV[1])
+local k, a = 1, 2 + 2 * n
+local out = {}
+for i = 1, n do
+	local keys, args = {}, {}
+	for j = 1, tonumber(ARGV[2 * i]) do
+		keys[j] = KEYS[k]
+		k = k + 1
+	end
+	for j = 1, tonumber(ARGV[2 * i + 1]) do
+		args[j] = ARGV[a]
+		a = a + 1
+	end
+	local r = calls[i](keys, args)
+	if r == nil or r == false then
+		out[i] = {}
+	else
+		out[i] = {r}
+	end
+end
+return out
+`)
+	s := redis.NewScript(b.String())
+	combinedScripts.Store(id, s)
+	return s
 }
