@@ -190,8 +190,14 @@ func throughputRound(ctx context.Context, a *arena, p party, prefix string, n, g
 	}
 	poll := newQueuePoller(a.rdb, p.queue)
 	profiled := func() error { return nil }
-	if a.profile != "" && p.name == "wxnotify" && strings.HasPrefix(prefix, "cmp0-") {
-		profiled = captureProfiles(a.profile, "compare", a.pprof, time.Duration(n/2000)*time.Second) // about the round
+	if a.profile != "" && strings.HasPrefix(prefix, "cmp0-") {
+		procs := map[string]string{}
+		for name, addr := range a.pprof {
+			if strings.HasPrefix(name, "naive-") == (p.name == "naive") {
+				procs[name] = addr
+			}
+		}
+		profiled = captureProfiles(a.profile, "compare", procs, time.Duration(n/2000)*time.Second) // about the round
 	}
 	start := time.Now()
 	if err := postAll(ctx, "http://"+run.api.addr, a.key, n, a.conns, func(i int) []byte {

@@ -102,7 +102,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.latencyFor, "latency-for", 0, "length of the latency phase (default 10s; 3s with -quick)")
 	fs.DurationVar(&o.wechatDelay, "wechat-latency", 0, "latency the sandbox adds to each WeChat call")
 	fs.IntVar(&o.aofRounds, "aof-rounds", -1, "rounds per AOF fsync policy in the durability phase (default 4; 2 with -quick; 0 skips it; only with the bench's own redis-server)")
-	fs.StringVar(&o.profile, "profile", "", "write 5 s CPU profiles of the api and worker 0 taken during the pipeline phase into this directory")
+	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the api and worker 0 into this directory: 5 s of the pipeline phase, and the comparison's first round of each party (wxnotify and naive)")
 	fs.BoolVar(&o.peer, "peer", true, "compare with the naive peer (gin → asynq TaskID → silenceper; only with the bench's own redis-server)")
 	fs.IntVar(&o.peerN, "peer-n", 0, "notifications per comparison round (default 10000; 2000 with -quick)")
 	fs.IntVar(&o.rounds, "rounds", 0, "comparison rounds per party, alternating (default 2; 1 with -quick)")

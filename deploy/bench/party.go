@@ -85,12 +85,18 @@ var parties = []party{
 		api: func(ctx context.Context, a *arena, run string) (*proc, error) {
 			addr := freeAddr()
 			args := []string{"-api", "-addr", addr, "-redis", a.redisAddr, "-db", strconv.Itoa(a.db), "-api-key", a.key}
+			if a.profile != "" {
+				args = append(args, "-pprof", a.withPprof(map[string]string{}, "naive-api")["PPROF_ADDR"])
+			}
 			return startProc(ctx, run+"-api", a.bins["naive"], args, nil, addr, a.logDir)
 		},
 		worker: func(ctx context.Context, a *arena, run string, i int) (*proc, error) {
 			addr := freeAddr()
 			args := []string{"-worker", "-health", addr, "-redis", a.redisAddr, "-db", strconv.Itoa(a.db),
 				"-appid", a.appID, "-secret", a.secret, "-wechat", a.wechatURL, "-concurrency", "50", "-task-check-interval", a.taskCheck}
+			if a.profile != "" && i == 0 {
+				args = append(args, "-pprof", a.withPprof(map[string]string{}, "naive-worker")["PPROF_ADDR"])
+			}
 			return startProc(ctx, fmt.Sprintf("%s-worker-%d", run, i), a.bins["naive"], args, nil, addr, a.logDir)
 		},
 	},

@@ -61,35 +61,50 @@ type Enqueued struct {
 // template and dedupe key, and its task queued. A repeat is answered from
 // the existing record.
 //
-// The record comes first. If this process dies before queueing the task,
-// the record stays pending with no task; the client, which got no answer,
-// repeats the call, and the repeat finds that and queues the task. asynq's
-// task id keeps two such repeats from queueing it twice.
+// The record and the user's list entry ride in the round trip of asynq's
+// enqueue (redisconn.RideAlong), ahead of it: one round trip in all. asynq's
+// task id keeps a repeat of a notification in flight from queueing it
+// twice. A repeat of one that asynq no longer holds gets a task queued all
+// the same, as the same round trip could not know better:
+//   - the record is pending or scheduled: it was accepted but its task was
+//     never queued (the enqueue failed after the record was written, and
+//     the client got an error and repeated the call). That task is the
+//     repair, and it stays.
+//   - the notification finished: the task is deleted at once. Should a
+//     worker take it first, it sends nothing: a completed record ends any
+//     run, and an archived one ends the runs of tasks other than its own
+//     (Records.Begin).
 func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	id := ID(p.Template, p.DedupeKey)
 	user := p.UserID
 	if user == "" {
 		user = p.OpenID
 	}
-	// The record and the user's list entry in one round trip (two slots,
-	// so two scripts in a pipeline). The entry is written only if absent: a
-	// repeat leaves it as the first request wrote it, and a repeat naming
-	// another user leaves that user an entry the listing skips (the record
-	// names its user).
+	// The record, and the user's list entry unless the user has it already:
+	// a repeat naming another user leaves that user an entry the listing
+	// skips (the record names its user).
 	// Microseconds: notifications posted in one millisecond still list in
 	// the order they came.
 	cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMicro()
 	created := &redisconn.ScriptCall{Script: createRecord, Keys: []string{q.keys.Record(id)}, Args: []any{newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))}}
 	listed := &redisconn.ScriptCall{Script: listNotification, Keys: []string{q.keys.UserList(user)}, Args: []any{listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff, listSlack}}
-	if err := redisconn.RunScripts(ctx, q.rdb, created, listed); err != nil {
-		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
+	rctx := redisconn.RideAlong(ctx, created, listed)
+	queued, qerr := q.queue(rctx, id, p)
+	if !redisconn.Ridden(rctx) {
+		_ = redisconn.RunScripts(ctx, q.rdb, created, listed)
 	}
 	v, err := created.Cmd.Slice()
+	if err == nil && len(v) != 2 {
+		err = fmt.Errorf("%d values in the answer, want 2", len(v))
+	}
+	if err == nil {
+		err = listed.Cmd.Err()
+	}
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("create notification record: %w", err)
 	}
-	if len(v) != 2 {
-		return Enqueued{}, fmt.Errorf("create notification record: %d values in the answer, want 2", len(v))
+	if qerr != nil {
+		return Enqueued{}, qerr // the record is pending without its task: a repeat queues it
 	}
 	isNew, _ := v[0].(int64)
 	rec, _ := v[1].(string)
@@ -97,54 +112,56 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	if err != nil {
 		return Enqueued{}, err
 	}
+	// (Once after Redis lost its scripts, the record's script runs by EVAL
+	// right after the enqueue: a worker that began the task in between
+	// would have written the record from the task, and this call would be
+	// answered as a duplicate of itself — delivered once all the same.)
 	if isNew == 1 {
-		if err := q.queue(ctx, id, p); err != nil {
-			return Enqueued{}, err
-		}
 		return Enqueued{ID: id, State: st.State}, nil
 	}
-	if st.State == StatePending || st.State == StateScheduled {
-		// Accepted but perhaps never queued (see above): queue it now.
-		err := q.inFlight(ctx, id)
-		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-			err = q.queue(ctx, id, p)
-		}
-		if err != nil {
-			return Enqueued{}, fmt.Errorf("check the task of %s: %w", id, err)
-		}
+	if queued {
+		q.queuedForARepeat(ctx, id, st.State)
 	}
 	return Enqueued{ID: id, State: st.State, Duplicate: true}, nil
 }
 
-// inFlight finds notification id's task on asynq: nil if it is there,
-// asynq.ErrTaskNotFound if not. A task queued before task ids took their
-// dotted form (TaskID) is under the notification id itself: looked for too,
-// so that a repeat does not queue a second task beside it (the worker's
-// claim would keep that one from sending twice, but it would still run).
-func (q *Queue) inFlight(ctx context.Context, id string) error {
-	_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, TaskID(id)) })
-	if errors.Is(err, asynq.ErrTaskNotFound) {
-		_, err = inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, id) })
+// queuedForARepeat handles a task queued by a repeat of notification id
+// while asynq held none under its task id (Enqueue): it stays if it is the
+// pending record's repair, and goes if the notification finished or its
+// task is queued under its old id. Both are rare; a task left behind by a
+// failure here sends nothing.
+func (q *Queue) queuedForARepeat(ctx context.Context, id, state string) {
+	if state == StatePending || state == StateScheduled {
+		// A task queued before task ids took their dotted form (TaskID) is
+		// under the notification id itself.
+		_, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, id) })
+		if err != nil {
+			return // none (or unknown): the new task is the repair
+		}
 	}
-	return err
+	_ = inspectErr(ctx, func() error { return q.inspector.DeleteTask(q.name, TaskID(id)) })
 }
 
-// queue puts notification id's task on asynq. asynq keeps it only while it
-// is in flight: the record answers everything after (no retention).
-func (q *Queue) queue(ctx context.Context, id string, p Payload) error {
+// queue puts notification id's task on asynq; queued is false when asynq
+// holds a task under its id already. asynq keeps it only while it is in
+// flight: the record answers everything after (no retention).
+func (q *Queue) queue(ctx context.Context, id string, p Payload) (queued bool, err error) {
 	b, err := p.Encode()
 	if err != nil {
-		return fmt.Errorf("encode notification: %w", err)
+		return false, fmt.Errorf("encode notification: %w", err)
 	}
 	opts := []asynq.Option{asynq.TaskID(TaskID(id)), asynq.Queue(q.name), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)}
 	if p.SendAt != nil {
 		opts = append(opts, asynq.ProcessAt(*p.SendAt))
 	}
 	_, err = q.client.EnqueueContext(ctx, asynq.NewTask(TaskType, b), opts...)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) { // a conflict: already queued
-		return fmt.Errorf("enqueue notification: %w", err)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("enqueue notification: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // ErrNotFound is returned for a notification id that does not exist (never
@@ -324,4 +341,10 @@ func inspect[T any](ctx context.Context, call func() (T, error)) (T, error) {
 		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// inspectErr is inspect for an Inspector call that answers only an error.
+func inspectErr(ctx context.Context, call func() error) error {
+	_, err := inspect(ctx, func() (struct{}, error) { return struct{}{}, call() })
+	return err
 }

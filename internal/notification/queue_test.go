@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/notification"
+	"wxnotify/internal/redisconn"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/subscriber"
 )
@@ -23,6 +25,7 @@ const appID = "wxappid0000000001"
 func setup(t *testing.T) (*notification.Queue, *redis.Client) {
 	t.Helper()
 	rdb := redistest.Lend(t).Client(t)
+	redisconn.EnableRideAlong(rdb) // as the programs' clients (redisconn.Target.Client)
 	return notification.NewQueue(rdb, appID, notification.QueueName, time.Hour, 3), rdb
 }
 
@@ -424,4 +427,82 @@ func TestBeginShowsActiveUntilCompleted(t *testing.T) {
 		t.Fatal("a lost record begins as done")
 	}
 	state(notification.StateActive)
+}
+
+// roundTrips counts a client's trips to Redis: a command or a pipeline each.
+type roundTrips struct{ n atomic.Int64 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
+}
+
+// Accepting a notification is one round trip: its record and list entry
+// ride in asynq's enqueue. A repeat while it is queued is one too.
+func TestEnqueueIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	if _, err := q.Enqueue(ctx, payload("u-warm", "order-warm")); err != nil { // loads the scripts
+		t.Fatal(err)
+	}
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	for _, dedupe := range []string{"order-rt", "order-rt"} {
+		before := trips.n.Load()
+		if _, err := q.Enqueue(ctx, payload("u-rt", dedupe)); err != nil {
+			t.Fatal(err)
+		}
+		if n := trips.n.Load() - before; n != 1 {
+			t.Errorf("an enqueue took %d round trips; want 1", n)
+		}
+	}
+	st, err := q.Lookup(ctx, "order_arrived", "order-rt")
+	if err != nil || st.State != notification.StatePending {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	if list, _, _ := q.UserNotifications(ctx, "u-rt", "", 10); len(list) != 1 {
+		t.Fatalf("u-rt lists %d notifications; want 1", len(list))
+	}
+	if ids := pending(t, rdb); len(ids) != 2 {
+		t.Fatalf("asynq holds %v; want the two notifications' tasks", ids)
+	}
+}
+
+// A repeat of an archived notification queues nothing that could send: the
+// task it queued is deleted, and one a worker took first begins as done —
+// while the notification's own task, run again from the dashboard, runs.
+func TestRepeatOfAnArchivedNotificationSendsNothing(t *testing.T) {
+	t.Parallel()
+	q, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-arch", "order-arch")
+	first, err := q.Enqueue(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(rdb).DeleteAllPendingTasks(notification.QueueName); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Finish(ctx, first.ID, p, 3, notification.StateArchived, notification.Result{}, "invalid openid", "archived_permanent", 40003); err != nil {
+		t.Fatal(err)
+	}
+	repeat := payload("u-arch", "order-arch")
+	repeat.CreatedAt = p.CreatedAt.Add(time.Second)
+	again, err := q.Enqueue(ctx, repeat)
+	if err != nil || !again.Duplicate || again.State != notification.StateArchived {
+		t.Fatalf("repeat: %+v, %v; want the archived duplicate", again, err)
+	}
+	if ids := pending(t, rdb); len(ids) != 0 {
+		t.Fatalf("a repeat of an archived notification left %v queued", ids)
+	}
+	if done, _, err := q.Begin(ctx, first.ID, repeat, 3); err != nil || !done {
+		t.Fatalf("a repeat's task begins: done %v, %v; want done", done, err)
+	}
+	if done, _, err := q.Begin(ctx, first.ID, p, 3); err != nil || done {
+		t.Fatalf("its own task begins: done %v, %v; want it to run", done, err)
+	}
 }

@@ -49,9 +49,12 @@ end
 
 // beginAttempt marks the record active, unless the notification already
 // completed (a redelivery after a crash or a lost completion write): then
-// it returns what it completed with, and nothing must be sent. It reads
-// only the state, the record's second field, and rewrites the record only
-// if that changes: it runs at every attempt.
+// it returns what it completed with, and nothing must be sent. So does an
+// archived notification to a task other than its own — one a repeat of
+// the call queued (Queue.Enqueue), told apart by its acceptance time —
+// while its own task, run again from the dashboard, runs. It reads only
+// the state, the record's second field, and rewrites the record only if
+// that changes: it runs at every attempt.
 // KEYS: record. ARGV: record to start from if it is missing (expired or
 // lost), its TTL. Returns {"go"} or {"done", result, reason, msgid}.
 var beginAttempt = redisconn.NewScript(luaRecord + `
@@ -69,6 +72,12 @@ local state = string.sub(cur, from + 1, to - 1)
 if state == "completed" then
 	local f = split(cur)
 	return {"done", f[10], f[11], f[12]}
+end
+if state == "archived" then
+	local f = split(cur)
+	if f[6] ~= split(ARGV[1])[6] then
+		return {"done", f[10], f[11], f[12]} -- a repeat's task, not its own
+	end
 end
 if state ~= "active" then
 	redis.call("SET", KEYS[1], string.sub(cur, 1, from) .. "active" .. string.sub(cur, to), "KEEPTTL")

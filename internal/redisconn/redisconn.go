@@ -70,8 +70,15 @@ func redactURLError(err error) string {
 	return s
 }
 
-// Client opens the process's go-redis client.
+// Client opens the process's go-redis client. Its commands take along
+// the calls of a RideAlong context.
 func (t Target) Client() redis.UniversalClient {
+	c := t.client()
+	EnableRideAlong(c)
+	return c
+}
+
+func (t Target) client() redis.UniversalClient {
 	switch {
 	case t.failover != nil:
 		return redis.NewFailoverClient(t.failover)

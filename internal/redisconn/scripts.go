@@ -62,17 +62,86 @@ func OneNode(c redis.UniversalClient) bool {
 // pipeline has run. Each call's answer is in its Cmd; the error returned is
 // the first one other than redis.Nil.
 func RunScripts(ctx context.Context, c redis.UniversalClient, calls ...*ScriptCall) error {
-	if len(calls) > 1 && OneNode(c) {
-		return runCombined(ctx, c, calls)
-	}
+	b := newBatch(c, calls)
 	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, sc := range calls {
-			sc.Cmd = sc.Script.EvalSha(ctx, p, sc.Keys, sc.Args...)
-		}
+		b.add(ctx, p)
 		return nil
 	})
+	return b.finish(ctx, c)
+}
+
+// batch is calls as RunScripts makes them: one combined script (comb) on
+// one node, else one EVALSHA each.
+type batch struct {
+	calls []*ScriptCall
+	comb  *Script
+	cmd   *redis.Cmd // comb's
+	keys  []string
+	args  []any
+}
+
+func newBatch(c redis.UniversalClient, calls []*ScriptCall) *batch {
+	b := &batch{calls: calls}
+	if len(calls) > 1 && OneNode(c) {
+		b.comb = combined(calls)
+		b.args = append(make([]any, 0, 1+2*len(calls)), len(calls))
+		for _, sc := range calls {
+			b.keys = append(b.keys, sc.Keys...)
+			b.args = append(b.args, len(sc.Keys), len(sc.Args))
+		}
+		for _, sc := range calls {
+			b.args = append(b.args, sc.Args...)
+		}
+	}
+	return b
+}
+
+// scripts are the scripts the batch sends.
+func (b *batch) scripts() []*Script {
+	if b.comb != nil {
+		return []*Script{b.comb}
+	}
+	s := make([]*Script, len(b.calls))
+	for i, sc := range b.calls {
+		s[i] = sc.Script
+	}
+	return s
+}
+
+// add adds the batch's EVALSHAs to p. The answers are the calls' once
+// finish has run, after p.
+func (b *batch) add(ctx context.Context, p redis.Pipeliner) {
+	if b.comb != nil {
+		b.cmd = b.comb.EvalSha(ctx, p, b.keys, b.args...)
+		return
+	}
+	for _, sc := range b.calls {
+		sc.Cmd = sc.Script.EvalSha(ctx, p, sc.Keys, sc.Args...)
+	}
+}
+
+// noScript reports whether one of the batch's EVALSHAs met NOSCRIPT; call
+// it before finish.
+func (b *batch) noScript() bool {
+	if b.comb != nil {
+		return redis.HasErrorPrefix(b.cmd.Err(), "NOSCRIPT")
+	}
+	for _, sc := range b.calls {
+		if redis.HasErrorPrefix(sc.Cmd.Err(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+// finish makes again by EVAL what met NOSCRIPT, hands the calls their
+// answers and returns the first error other than redis.Nil.
+func (b *batch) finish(ctx context.Context, c redis.UniversalClient) error {
+	if b.comb != nil {
+		return b.finishCombined(ctx, c)
+	}
 	var first error
-	for _, sc := range calls {
+	for _, sc := range b.calls {
 		if redis.HasErrorPrefix(sc.Cmd.Err(), "NOSCRIPT") {
 			sc.Cmd = sc.Script.Run(ctx, c, sc.Keys, sc.Args...)
 		}
@@ -83,64 +152,56 @@ func RunScripts(ctx context.Context, c redis.UniversalClient, calls ...*ScriptCa
 	return first
 }
 
-// runCombined makes calls as one script (combined), and hands each call
-// its part of the answer.
-func runCombined(ctx context.Context, c redis.UniversalClient, calls []*ScriptCall) error {
-	script := combined(calls)
-	var keys []string
-	args := make([]any, 0, 1+2*len(calls))
-	args = append(args, len(calls))
-	for _, sc := range calls {
-		keys = append(keys, sc.Keys...)
-		args = append(args, len(sc.Keys), len(sc.Args))
-	}
-	for _, sc := range calls {
-		args = append(args, sc.Args...)
-	}
-	cmd := script.EvalSha(ctx, c, keys, args...)
+// finishCombined hands each call its part of the combined script's answer.
+func (b *batch) finishCombined(ctx context.Context, c redis.UniversalClient) error {
+	cmd := b.cmd
 	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd = script.Eval(ctx, c, keys, args...)
+		cmd = b.comb.Eval(ctx, c, b.keys, b.args...)
 	}
 	parts, err := cmd.Slice()
-	if err == nil && len(parts) != len(calls) {
-		err = fmt.Errorf("combined script: %d answers for %d calls", len(parts), len(calls))
+	if err == nil && len(parts) != len(b.calls) {
+		err = fmt.Errorf("combined script: %d answers for %d calls", len(parts), len(b.calls))
 	}
-	if err != nil {
-		for _, sc := range calls {
-			sc.Cmd = redis.NewCmd(ctx)
-			sc.Cmd.SetErr(err)
-		}
-		return err
-	}
-	for i, sc := range calls {
+	for i, sc := range b.calls {
 		sc.Cmd = redis.NewCmd(ctx)
+		switch v, _ := partAt(parts, i); {
+		case err != nil:
+			sc.Cmd.SetErr(err)
 		// Each answer comes in a table of one, {} for nil: a nil would end
 		// the list of answers.
-		if v, ok := parts[i].([]any); ok && len(v) == 1 {
+		case len(v) == 1:
 			sc.Cmd.SetVal(v[0])
-		} else {
+		default:
 			sc.Cmd.SetErr(redis.Nil)
 		}
 	}
-	return nil
+	return err
+}
+
+func partAt(parts []any, i int) ([]any, bool) {
+	if i >= len(parts) {
+		return nil, false
+	}
+	v, ok := parts[i].([]any)
+	return v, ok
 }
 
 // combinedScripts caches the combined script of each sequence of scripts.
-var combinedScripts sync.Map // "sha1 sha2 …" → *redis.Script
+var combinedScripts sync.Map // "sha1 sha2 …" → *Script
 
 // combined is the one script that runs the calls' scripts in turn. Each
 // script's source becomes a function whose parameters shadow KEYS and ARGV,
 // so it runs unchanged on its own slice of the combined call's keys and
 // arguments. ARGV[1] is the number of calls, then each call's number of
 // keys and of arguments, then every call's arguments in order.
-func combined(calls []*ScriptCall) *redis.Script {
+func combined(calls []*ScriptCall) *Script {
 	hashes := make([]string, len(calls))
 	for i, sc := range calls {
 		hashes[i] = sc.Script.Hash()
 	}
 	id := strings.Join(hashes, " ")
 	if s, ok := combinedScripts.Load(id); ok {
-		return s.(*redis.Script)
+		return s.(*Script)
 	}
 	var b strings.Builder
 	b.WriteString("local calls = {}\n")
@@ -169,7 +230,7 @@ for i = 1, n do
 end
 return out
 `)
-	s := redis.NewScript(b.String())
+	s := NewScript(b.String())
 	combinedScripts.Store(id, s)
 	return s
 }

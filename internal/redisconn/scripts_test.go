@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -163,5 +164,91 @@ func TestRunScriptsOnACluster(t *testing.T) {
 	}
 	if v, err := calls[3].Cmd.Text(); v != "ok" || err != nil {
 		t.Errorf("last call, on its own slot: %q, %v; want it to run", v, err)
+	}
+
+	// Calls ride along a command on another slot.
+	redisconn.EnableRideAlong(c)
+	rider := &redisconn.ScriptCall{Script: setAndAnswer, Keys: []string{"{d}rider"}, Args: []any{"1", "rode"}}
+	r := redisconn.RideAlong(ctx, rider)
+	if err := c.Set(r, "{e}other", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rider.Cmd.Text(); !redisconn.Ridden(r) || v != "rode" || err != nil {
+		t.Errorf("a call riding along on a Cluster: %q, %v", v, err)
+	}
+}
+
+// roundTrips counts a client's trips to Redis: a command or a pipeline each.
+type roundTrips struct{ n atomic.Int64 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
+}
+
+// The first command made with a RideAlong context takes the calls along
+// in its round trip, ahead of it; later ones go alone.
+func TestRideAlong(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t, redistest.Config{})
+	c := redis.NewClient(srv.Options(0))
+	defer c.Close()
+	ctx := context.Background()
+	plain := redis.NewClient(srv.Options(0))
+	defer plain.Close()
+	if r := redisconn.RideAlong(ctx, &redisconn.ScriptCall{Script: nothing}); plain.Ping(r).Err() != nil || redisconn.Ridden(r) {
+		t.Fatal("calls rode on a client without EnableRideAlong")
+	}
+	redisconn.EnableRideAlong(c)
+	trips := &roundTrips{}
+	c.AddHook(trips)
+	warm := false // after the first ride: the pipeline connection is open
+	// The first ride of a process (its connections opened, its scripts
+	// loaded in the same round trip) orders the calls first too.
+	for _, flush := range []bool{false, false, true} {
+		if flush { // a restarted server: the scripts go again by EVAL
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls := []*redisconn.ScriptCall{
+			{Script: setAndAnswer, Keys: []string{"rider"}, Args: []any{"written", "answer"}},
+			{Script: echo, Keys: []string{"k1", "k2"}, Args: []any{"y"}},
+		}
+		if err := c.Del(ctx, "rider").Err(); err != nil {
+			t.Fatal(err)
+		}
+		r := redisconn.RideAlong(ctx, calls...)
+		before := trips.n.Load()
+		v, err := c.Get(r, "rider").Result()
+		if !flush {
+			// The command reads what the calls wrote: they ran first.
+			if v != "written" || err != nil {
+				t.Fatalf("the command saw %q, %v; want the calls' write", v, err)
+			}
+			if n := trips.n.Load() - before; n != 1 && warm {
+				t.Errorf("%d round trips; want 1", n)
+			}
+		}
+		warm = true
+		if !redisconn.Ridden(r) {
+			t.Fatal("Ridden is false after a command")
+		}
+		if v, err := calls[0].Cmd.Text(); v != "answer" || err != nil {
+			t.Errorf("first call: %q, %v", v, err)
+		}
+		if v, err := calls[1].Cmd.StringSlice(); err != nil || strings.Join(v, ",") != "k1,k2,y" {
+			t.Errorf("second call: %q, %v", v, err)
+		}
+		before = trips.n.Load()
+		if err := c.Set(r, "rider", "again", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n := trips.n.Load() - before; n != 1 {
+			t.Errorf("a second command with the context: %d round trips; want 1, alone", n)
+		}
 	}
 }

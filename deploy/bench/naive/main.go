@@ -25,6 +25,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,6 +47,7 @@ type config struct {
 	health        string        // address of a /healthz for the bench to wait on; none when empty
 	concurrency   int           // asynq handlers per process
 	taskCheck     time.Duration // asynq's TaskCheckInterval; 0 keeps asynq's default (1 s)
+	pprof         string        // serve net/http/pprof here (the bench's -profile); none when empty
 }
 
 func main() {
@@ -57,6 +61,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.pprof != "" {
+		ln, err := net.Listen("tcp", cfg.pprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "naive: -pprof:", err)
+			os.Exit(2)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go func() { _ = http.Serve(ln, mux) }()
+	}
 	if cfg.api {
 		err = runAPI(ctx, cfg)
 	} else {
@@ -85,6 +99,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.health, "health", "", "worker: serve /healthz on this address once the server runs")
 	fs.IntVar(&c.concurrency, "concurrency", 50, "worker: asynq concurrency")
 	fs.DurationVar(&c.taskCheck, "task-check-interval", 0, "worker: asynq's TaskCheckInterval (0: asynq's default, 1s)")
+	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (profiles for the bench)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
