@@ -59,6 +59,7 @@ func parseSentinel(rawURL string, useTLS bool, timeout time.Duration) (Target, e
 		MasterName: master, SentinelAddrs: addrs, SentinelPassword: q.Get("sentinel_password"),
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
 		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 2,
+		PipelineReadBufferSize: pipelineBuffer, PipelineWriteBufferSize: pipelineBuffer,
 	}
 	if user != nil {
 		o.Username = user.Username()
@@ -87,6 +88,7 @@ func parseCluster(rawURL string, useTLS bool, timeout time.Duration) (Target, er
 		Addrs:       addrs,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
 		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 2,
+		PipelineReadBufferSize: pipelineBuffer, PipelineWriteBufferSize: pipelineBuffer,
 		// A backstop for topology changes no command of ours notices (a
 		// failover of a master this process had not used yet); a node
 		// found away triggers a reload at once (Client).

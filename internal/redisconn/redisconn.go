@@ -53,6 +53,7 @@ func Parse(rawURL string, timeout time.Duration) (Target, error) {
 		// dial (go-redis's defaults, 3 and 5, hold a request for seconds).
 		opts.MaxRetries = 1
 		opts.DialerRetries = 2
+		opts.PipelineReadBufferSize, opts.PipelineWriteBufferSize = pipelineBuffer, pipelineBuffer
 		return Target{single: opts}, nil
 	case "redis-sentinel", "rediss-sentinel":
 		return parseSentinel(rawURL, scheme == "rediss-sentinel", timeout)
@@ -61,6 +62,13 @@ func Parse(rawURL string, timeout time.Duration) (Target, error) {
 	}
 	return Target{}, fmt.Errorf("scheme %q: want redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://", scheme)
 }
+
+// pipelineBuffer sizes the read and write buffers of go-redis's pipeline
+// connections. Ours carry a few small scripts and their answers, a few
+// KiB at most (the api pipelines every enqueue: RideAlong); go-redis's
+// default of 128 KiB each, meant for large batches, only raised the api's
+// memory (peak RSS 47 → 70 MiB in the bench's memory phase).
+const pipelineBuffer = 8 << 10
 
 func redactURLError(err error) string {
 	s := err.Error()
