@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/notification"
 	"wxnotify/internal/redistest"
@@ -36,17 +34,6 @@ func (s fakeSender) SendSubscribe(context.Context, string, wechat.Message) (stri
 type openLimiter struct{}
 
 func (openLimiter) Allow(context.Context, string) (time.Duration, bool, error) { return 0, true, nil }
-
-// roundTrips counts the client's trips to Redis: a command or a pipeline each.
-type roundTrips struct{ n atomic.Int64 }
-
-func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
-}
 
 // Counting outcomes for the console adds no round trip: on one Redis node
 // a delivery makes two (begin and claim; the record, with the markers'
@@ -82,15 +69,14 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 			}
 		}
 	}
-	trips := &roundTrips{}
-	rdb.AddHook(trips)
+	trips := redistest.Count(rdb)
 	retried := 0 // the attempt's retries so far
 	run := func(h *Handler, user, dedupe string) (int64, error) {
 		t.Helper()
-		before := trips.n.Load()
+		before := trips.N()
 		// What asynq's context would carry: the task's id, its retries so far, 5 at most.
 		err := h.process(ctx, &attempt{task: task(user, dedupe), id: notification.ID("order_arrived", dedupe), retried: retried, maxRetry: 5})
-		return trips.n.Load() - before, err
+		return trips.N() - before, err
 	}
 	delivers, refuses := newHandler(fakeSender{}), newHandler(fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 40003, Msg: "invalid openid"}})
 	bind("warm", 2)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -429,17 +428,6 @@ func TestBeginShowsActiveUntilCompleted(t *testing.T) {
 	state(notification.StateActive)
 }
 
-// roundTrips counts a client's trips to Redis: a command or a pipeline each.
-type roundTrips struct{ n atomic.Int64 }
-
-func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
-}
-
 // Accepting a notification is one round trip: its record and list entry
 // ride in asynq's enqueue. A repeat while it is queued is one too.
 func TestEnqueueIsOneRoundTrip(t *testing.T) {
@@ -449,14 +437,13 @@ func TestEnqueueIsOneRoundTrip(t *testing.T) {
 	if _, err := q.Enqueue(ctx, payload("u-warm", "order-warm")); err != nil { // loads the scripts
 		t.Fatal(err)
 	}
-	trips := &roundTrips{}
-	rdb.AddHook(trips)
+	trips := redistest.Count(rdb)
 	for _, dedupe := range []string{"order-rt", "order-rt"} {
-		before := trips.n.Load()
+		before := trips.N()
 		if _, err := q.Enqueue(ctx, payload("u-rt", dedupe)); err != nil {
 			t.Fatal(err)
 		}
-		if n := trips.n.Load() - before; n != 1 {
+		if n := trips.N() - before; n != 1 {
 			t.Errorf("an enqueue took %d round trips; want 1", n)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -178,17 +177,6 @@ func TestRunScriptsOnACluster(t *testing.T) {
 	}
 }
 
-// roundTrips counts a client's trips to Redis: a command or a pipeline each.
-type roundTrips struct{ n atomic.Int64 }
-
-func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { r.n.Add(1); return next(ctx, cmd) }
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
-}
-
 // The first command made with a RideAlong context takes the calls along
 // in its round trip, ahead of it; later ones go alone.
 func TestRideAlong(t *testing.T) {
@@ -203,8 +191,7 @@ func TestRideAlong(t *testing.T) {
 		t.Fatal("calls rode on a client without EnableRideAlong")
 	}
 	redisconn.EnableRideAlong(c)
-	trips := &roundTrips{}
-	c.AddHook(trips)
+	trips := redistest.Count(c)
 	warm := false // after the first ride: the pipeline connection is open
 	// The first ride of a process (its connections opened, its scripts
 	// loaded in the same round trip) orders the calls first too.
@@ -222,14 +209,14 @@ func TestRideAlong(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := redisconn.RideAlong(ctx, calls...)
-		before := trips.n.Load()
+		before := trips.N()
 		v, err := c.Get(r, "rider").Result()
 		if !flush {
 			// The command reads what the calls wrote: they ran first.
 			if v != "written" || err != nil {
 				t.Fatalf("the command saw %q, %v; want the calls' write", v, err)
 			}
-			if n := trips.n.Load() - before; n != 1 && warm {
+			if n := trips.N() - before; n != 1 && warm {
 				t.Errorf("%d round trips; want 1", n)
 			}
 		}
@@ -243,11 +230,11 @@ func TestRideAlong(t *testing.T) {
 		if v, err := calls[1].Cmd.StringSlice(); err != nil || strings.Join(v, ",") != "k1,k2,y" {
 			t.Errorf("second call: %q, %v", v, err)
 		}
-		before = trips.n.Load()
+		before = trips.N()
 		if err := c.Set(r, "rider", "again", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if n := trips.n.Load() - before; n != 1 {
+		if n := trips.N() - before; n != 1 {
 			t.Errorf("a second command with the context: %d round trips; want 1, alone", n)
 		}
 	}
