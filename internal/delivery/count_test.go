@@ -52,7 +52,7 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 	}
 	task := func(user, dedupe string) *asynq.Task {
 		p := notification.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
-			Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now()}
+			Data: map[string]string{"thing1": "x"}, CreatedAt: accepted()}
 		b, err := p.Encode()
 		if err != nil {
 			t.Fatal(err)

@@ -153,6 +153,10 @@ func (h *Handler) process(ctx context.Context, a *attempt) error {
 	if (err != nil || done) && cerr == nil && c.state == "claimed" {
 		h.undoClaim(ctx, a, c.tookOver)
 	}
+	if errors.Is(err, notification.ErrRecordOnItsWay) {
+		h.outcome(ctx, a, "retried_record_not_yet", slog.LevelInfo)
+		return &deferred{wait: time.Second, err: err}
+	}
 	if err != nil {
 		h.outcome(ctx, a, "retried_redis", slog.LevelWarn, slog.String("error", err.Error()))
 		return err

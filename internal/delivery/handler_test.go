@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -45,11 +46,22 @@ func (f *handlerFixture) bind(user string, grants int) {
 	}
 }
 
+// accepted is when the tasks of these tests were accepted: long enough ago
+// that the attempt writes the record the api never wrote here (a record
+// missing for a task accepted moments ago is on its way: the attempt waits).
+func accepted() time.Time { return time.Now().Add(-time.Minute) }
+
 // run runs one attempt of user's notification dedupe and returns its id.
 func (f *handlerFixture) run(user, dedupe string) (string, error) {
 	f.t.Helper()
+	return f.runAccepted(user, dedupe, accepted())
+}
+
+// runAccepted is run for a task accepted at at.
+func (f *handlerFixture) runAccepted(user, dedupe string, at time.Time) (string, error) {
+	f.t.Helper()
 	p := notification.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
-		Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now()}
+		Data: map[string]string{"thing1": "x"}, CreatedAt: at}
 	b, err := p.Encode()
 	if err != nil {
 		f.t.Fatal(err)
@@ -113,5 +125,27 @@ func TestSentEventsLinkTheMsgidOnlyWhenOn(t *testing.T) {
 		if on != (len(keys) == 1) {
 			t.Fatalf("sent events %v: msgid keys %v", on, keys)
 		}
+	}
+}
+
+// A task accepted moments ago whose record is missing waits a second for
+// it, taking nothing: the api writes it in the enqueue's round trip, and
+// once after Redis lost its scripts right after the enqueue. Written from
+// the task instead, the record would make the api answer its own
+// notification as a duplicate.
+func TestYoungTaskWaitsForItsRecord(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture(t, false)
+	ctx := context.Background()
+	f.bind("u1", 1)
+	id, err := f.runAccepted("u1", "order-young", time.Now())
+	var d *deferred
+	if !errors.As(err, &d) || !errors.Is(err, notification.ErrRecordOnItsWay) || d.wait != time.Second || IsFailure(err) {
+		t.Fatalf("a young task without its record: %v; want a deferral of a second that is no failure", err)
+	}
+	grants := f.rdb.HGet(ctx, f.keys.Grants("u1"), tmpl).Val()
+	if grants != "1" || f.rdb.Exists(ctx, f.keys.Claim("u1", id)).Val() != 0 || f.rdb.Exists(ctx, notification.NewKeys("wxapp").Record(id)).Val() != 0 {
+		t.Fatalf("after waiting: grants %s, claim %d, record %d; want 1, none, none", grants,
+			f.rdb.Exists(ctx, f.keys.Claim("u1", id)).Val(), f.rdb.Exists(ctx, notification.NewKeys("wxapp").Record(id)).Val())
 	}
 }

@@ -88,10 +88,17 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 	cutoff := time.Now().Add(-q.pendingTTL(p)).UnixMicro()
 	created := &redisconn.ScriptCall{Script: createRecord, Keys: []string{q.keys.Record(id)}, Args: []any{newRecord(p, q.maxRetry), seconds(q.pendingTTL(p))}}
 	listed := &redisconn.ScriptCall{Script: listNotification, Keys: []string{q.keys.UserList(user)}, Args: []any{listField(id), p.CreatedAt.UnixMicro(), userListLen, cutoff, listSlack}}
-	rctx := redisconn.RideAlong(ctx, created, listed)
-	queued, qerr := q.queue(rctx, id, p)
-	if !redisconn.Ridden(rctx) {
-		_ = redisconn.RunScripts(ctx, q.rdb, created, listed)
+	var queued bool
+	var qerr error
+	if redisconn.Rides(q.rdb) {
+		rctx := redisconn.RideAlong(ctx, created, listed)
+		if queued, qerr = q.queue(rctx, id, p); !redisconn.Ridden(rctx) {
+			_ = redisconn.RunScripts(ctx, q.rdb, created, listed) // asynq made no call: none rode
+		}
+	} else if err := redisconn.RunScripts(ctx, q.rdb, created, listed); err == nil {
+		// A client that takes no calls along: the record first, in a round
+		// trip of its own.
+		queued, qerr = q.queue(ctx, id, p)
 	}
 	v, err := created.Cmd.Slice()
 	if err == nil && len(v) != 2 {
@@ -113,9 +120,9 @@ func (q *Queue) Enqueue(ctx context.Context, p Payload) (Enqueued, error) {
 		return Enqueued{}, err
 	}
 	// (Once after Redis lost its scripts, the record's script runs by EVAL
-	// right after the enqueue: a worker that began the task in between
-	// would have written the record from the task, and this call would be
-	// answered as a duplicate of itself — delivered once all the same.)
+	// right after the enqueue: a worker that takes the task in between
+	// waits for the record rather than write it, ErrRecordOnItsWay, so that
+	// this call does not find its own notification there.)
 	if isNew == 1 {
 		return Enqueued{ID: id, State: st.State}, nil
 	}

@@ -422,6 +422,15 @@ func TestBeginShowsActiveUntilCompleted(t *testing.T) {
 	if err := rdb.Del(ctx, notification.NewKeys(appID).Record(e.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// Accepted moments ago: the record is taken to be on its way from the
+	// api, and not written from the task.
+	if _, _, err := q.Begin(ctx, e.ID, p, 3); !errors.Is(err, notification.ErrRecordOnItsWay) {
+		t.Fatalf("a young task without its record: %v; want ErrRecordOnItsWay", err)
+	}
+	if _, err := q.Status(ctx, e.ID); !errors.Is(err, notification.ErrNotFound) {
+		t.Fatalf("status after waiting for the record: %v; want not found", err)
+	}
+	p.CreatedAt = p.CreatedAt.Add(-time.Minute) // lost, not on its way
 	if done, _ := begin(); done {
 		t.Fatal("a lost record begins as done")
 	}

@@ -42,18 +42,35 @@ func (r *Records) pendingTTL(p Payload) time.Duration {
 }
 
 // Begin starts an attempt of notification id. done reports that it already
-// completed (a redelivery): res is how, and nothing must be sent.
+// completed (a redelivery): res is how, and nothing must be sent. The error
+// is ErrRecordOnItsWay when the record of a task accepted moments ago is
+// not there yet.
 func (r *Records) Begin(ctx context.Context, id string, p Payload, maxRetry int) (done bool, res Result, err error) {
 	call := r.BeginCall(id, p, maxRetry)
 	_ = redisconn.RunScripts(ctx, r.rdb, call)
 	return BeginResult(call)
 }
 
+// ErrRecordOnItsWay: the record of a task accepted moments ago is missing.
+// The api queues the task and writes the record in one round trip, the
+// record first — except once after Redis lost its scripts, when the record
+// goes right after. Its attempt should wait a moment rather than write the
+// record from the task.
+var ErrRecordOnItsWay = errors.New("the notification's record is not written yet")
+
+// recordGrace is how long after its acceptance a task's missing record is
+// taken to be on its way rather than lost. The api writes it within a
+// round trip; a clock of the worker behind the api's by more than this
+// makes such a task write the record itself, as before.
+const recordGrace = 5 * time.Second
+
 // BeginCall is Begin as a script call, for a caller that makes it in one
 // round trip with calls of its own (redisconn.RunScripts); BeginResult
 // reads its answer.
 func (r *Records) BeginCall(id string, p Payload, maxRetry int) *redisconn.ScriptCall {
-	return &redisconn.ScriptCall{Script: beginAttempt, Keys: []string{r.keys.Record(id)}, Args: []any{newRecord(p, maxRetry), seconds(r.pendingTTL(p))}}
+	young := time.Since(p.CreatedAt) < recordGrace
+	return &redisconn.ScriptCall{Script: beginAttempt, Keys: []string{r.keys.Record(id)},
+		Args: []any{newRecord(p, maxRetry), seconds(r.pendingTTL(p)), flag(young)}}
 }
 
 // BeginResult is Begin's answer from a call made with BeginCall.
@@ -62,8 +79,11 @@ func BeginResult(call *redisconn.ScriptCall) (done bool, res Result, err error) 
 	if err != nil {
 		return false, Result{}, fmt.Errorf("begin attempt: %w", err)
 	}
-	if len(v) == 4 && v[0] == "done" {
+	switch {
+	case len(v) == 4 && v[0] == "done":
 		return true, Result{Status: v[1], Reason: v[2], MsgID: v[3]}, nil
+	case len(v) == 1 && v[0] == "wait":
+		return false, Result{}, ErrRecordOnItsWay
 	}
 	return false, Result{}, nil
 }

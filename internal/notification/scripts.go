@@ -55,11 +55,20 @@ end
 // while its own task, run again from the dashboard, runs. It reads only
 // the state, the record's second field, and rewrites the record only if
 // that changes: it runs at every attempt.
-// KEYS: record. ARGV: record to start from if it is missing (expired or
-// lost), its TTL. Returns {"go"} or {"done", result, reason, msgid}.
+//
+// A missing record is written from the task (it expired or was lost),
+// except for a task accepted moments ago: its record is the api's, on its
+// way (Queue.Enqueue) — the attempt waits for it, so that the api does not
+// find a record of its own notification and answer it as a duplicate.
+// KEYS: record. ARGV: record to start from if it is missing, its TTL, "1"
+// if the task was accepted moments ago. Returns {"go"}, {"wait"} or
+// {"done", result, reason, msgid}.
 var beginAttempt = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
+	if ARGV[3] == "1" then
+		return {"wait"}
+	end
 	redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
 	cur = ARGV[1]
 end

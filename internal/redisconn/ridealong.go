@@ -37,7 +37,20 @@ type riders struct {
 
 // EnableRideAlong lets c's commands take along the calls of a RideAlong
 // context. Clients from Target.Client have it.
-func EnableRideAlong(c redis.UniversalClient) { c.AddHook(rideHook{c: c, loaded: new(sync.Map)}) }
+func EnableRideAlong(c redis.UniversalClient) {
+	c.AddHook(rideHook{c: c, loaded: new(sync.Map)})
+	riding.Store(c, true)
+}
+
+// Rides reports whether EnableRideAlong was called on c: whether a caller
+// can count on its calls riding along, or should make them first itself.
+func Rides(c redis.UniversalClient) bool {
+	_, ok := riding.Load(c)
+	return ok
+}
+
+// riding holds the clients EnableRideAlong was called on.
+var riding sync.Map
 
 type rideHook struct {
 	c redis.UniversalClient
@@ -56,6 +69,15 @@ func (h rideHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		b := newBatch(h.c, r.calls)
 		scripts := b.scripts()
+		if !OneNode(h.c) {
+			// A Cluster's pipeline sends SCRIPT LOAD to one node: load a
+			// script this client has not seen run on every master first.
+			for _, s := range scripts {
+				if _, ok := h.loaded.Load(s.Hash()); !ok {
+					_ = s.Load(ctx, h.c).Err()
+				}
+			}
+		}
 		_, _ = h.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			// On one node a script this client has not seen run is loaded
 			// first, in the same round trip: an EVALSHA that met NOSCRIPT
