@@ -10,13 +10,15 @@ import (
 
 // RideAlong returns a context whose first Redis command, on a client that
 // EnableRideAlong was called on, takes calls along in its round trip: the
-// command and the calls go in one pipeline. On one node the calls run
-// first — except once after the server lost its scripts (a restart, a
-// failover): then they go again by EVAL right after the command. On a
-// Cluster each runs on its slot's node, in no set order. It lets our scripts share the round trip of a command a
-// library makes — asynq's enqueue — where the library offers no pipeline of
-// its own. Ridden reports whether they went; if no command was made with
-// the context, RunScripts them.
+// command and the calls go in one pipeline. It lets our scripts share the
+// round trip of a command a library makes — asynq's enqueue — where the
+// library offers no pipeline of its own.
+//
+// On one node the calls run first, except once after the server lost its
+// scripts (a restart, a failover): then they go again by EVAL right after
+// the command. On a Cluster each runs on its slot's node, in no set order.
+// Ridden reports whether they went; if no command was made with the
+// context, RunScripts them.
 func RideAlong(ctx context.Context, calls ...*ScriptCall) context.Context {
 	return context.WithValue(ctx, rideKey{}, &riders{calls: calls})
 }
@@ -69,21 +71,26 @@ func (h rideHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		b := newBatch(h.c, r.calls)
 		scripts := b.scripts()
-		if !OneNode(h.c) {
-			// A Cluster's pipeline sends SCRIPT LOAD to one node: load a
-			// script this client has not seen run on every master first.
-			for _, s := range scripts {
-				if _, ok := h.loaded.Load(s.Hash()); !ok {
-					_ = s.Load(ctx, h.c).Err()
-				}
+		// A script this client has not seen run is loaded first: an EVALSHA
+		// that met NOSCRIPT would run again by EVAL only after the command.
+		// On one node in the same round trip; a Cluster's pipeline would
+		// send SCRIPT LOAD to one node only, so there it goes to every
+		// master before.
+		var unseen []*Script
+		for _, s := range scripts {
+			if _, ok := h.loaded.Load(s.Hash()); !ok {
+				unseen = append(unseen, s)
+			}
+		}
+		one := OneNode(h.c)
+		if !one {
+			for _, s := range unseen {
+				_ = s.Load(ctx, h.c).Err()
 			}
 		}
 		_, _ = h.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			// On one node a script this client has not seen run is loaded
-			// first, in the same round trip: an EVALSHA that met NOSCRIPT
-			// would run again by EVAL only after the command.
-			for _, s := range scripts {
-				if _, ok := h.loaded.Load(s.Hash()); !ok && OneNode(h.c) {
+			if one {
+				for _, s := range unseen {
 					p.ScriptLoad(ctx, s.src)
 				}
 			}
