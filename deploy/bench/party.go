@@ -29,21 +29,30 @@ type arena struct {
 	workers   int
 	conns     int
 	taskCheck string // the naive worker's -task-check-interval
-	// profile is where CPU profiles of wxnotify's api and first worker
-	// during its first round go ("" for none); pprof their PPROF_ADDRs.
+	// profile is where CPU profiles of each party's api and first worker
+	// during its first round go ("" for none); pprof holds their pprof
+	// addresses by process ("api", "worker", "naive-api", "naive-worker").
 	profile string
 	pprof   map[string]string
 }
 
-// withPprof adds PPROF_ADDR to env when profiles are wanted, and notes it
-// under name.
+// pprofAddr is the pprof address process name serves on, noted for the
+// profiles; "" when no profiles are wanted.
+func (a *arena) pprofAddr(name string) string {
+	if a.profile == "" {
+		return ""
+	}
+	if a.pprof == nil {
+		a.pprof = map[string]string{}
+	}
+	a.pprof[name] = freeAddr()
+	return a.pprof[name]
+}
+
+// withPprof is env with PPROF_ADDR set when process name is profiled.
 func (a *arena) withPprof(env map[string]string, name string) map[string]string {
-	if a.profile != "" {
-		if a.pprof == nil {
-			a.pprof = map[string]string{}
-		}
-		env["PPROF_ADDR"] = freeAddr()
-		a.pprof[name] = env["PPROF_ADDR"]
+	if addr := a.pprofAddr(name); addr != "" {
+		env["PPROF_ADDR"] = addr
 	}
 	return env
 }
@@ -85,8 +94,8 @@ var parties = []party{
 		api: func(ctx context.Context, a *arena, run string) (*proc, error) {
 			addr := freeAddr()
 			args := []string{"-api", "-addr", addr, "-redis", a.redisAddr, "-db", strconv.Itoa(a.db), "-api-key", a.key}
-			if a.profile != "" {
-				args = append(args, "-pprof", a.withPprof(map[string]string{}, "naive-api")["PPROF_ADDR"])
+			if addr := a.pprofAddr("naive-api"); addr != "" {
+				args = append(args, "-pprof", addr)
 			}
 			return startProc(ctx, run+"-api", a.bins["naive"], args, nil, addr, a.logDir)
 		},
@@ -94,8 +103,10 @@ var parties = []party{
 			addr := freeAddr()
 			args := []string{"-worker", "-health", addr, "-redis", a.redisAddr, "-db", strconv.Itoa(a.db),
 				"-appid", a.appID, "-secret", a.secret, "-wechat", a.wechatURL, "-concurrency", "50", "-task-check-interval", a.taskCheck}
-			if a.profile != "" && i == 0 {
-				args = append(args, "-pprof", a.withPprof(map[string]string{}, "naive-worker")["PPROF_ADDR"])
+			if i == 0 {
+				if addr := a.pprofAddr("naive-worker"); addr != "" {
+					args = append(args, "-pprof", addr)
+				}
 			}
 			return startProc(ctx, fmt.Sprintf("%s-worker-%d", run, i), a.bins["naive"], args, nil, addr, a.logDir)
 		},
