@@ -20,9 +20,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/intake"
+	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/task"
 )
 
 // Fairness is the fairness phase's figures: app B's enqueue→send latency
@@ -76,10 +78,11 @@ type Round struct {
 // side is one of the two apps: its name in APPS_FILE, the sandbox's view
 // of it and its notifications.
 type side struct {
-	name  string
-	appID string
-	mp    *sandbox.MiniProgram
-	q     *notification.Queue
+	name    string
+	appID   string
+	mp      *sandbox.MiniProgram
+	q       *intake.Queue
+	records *record.Store
 }
 
 // fairStack is the fairness phase's deployment: one api and the workers
@@ -234,9 +237,10 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 		})
 	}
 	fail := func(err error) (*fairStack, error) { s.stopOnce(); return nil, err }
-	s.queueA = notification.QueueName + "." + fairAppA
-	s.a = side{name: "a", appID: fairAppA, q: notification.NewQueue(rdb, fairAppA, s.queueA, time.Hour, 5)}
-	s.b = side{name: "b", appID: fairAppB, q: notification.NewQueue(rdb, fairAppB, notification.QueueName+"."+fairAppB, time.Hour, 5)}
+	s.queueA = task.QueueName + "." + fairAppA
+	recA, recB := record.NewStore(rdb, fairAppA, time.Hour), record.NewStore(rdb, fairAppB, time.Hour)
+	s.a = side{name: "a", appID: fairAppA, q: intake.New(rdb, recA, s.queueA, 5), records: recA}
+	s.b = side{name: "b", appID: fairAppB, q: intake.New(rdb, recB, task.QueueName+"."+fairAppB, 5), records: recB}
 	if s.a.mp, err = sb.App(fairAppA); err != nil {
 		return fail(err)
 	}
@@ -289,7 +293,7 @@ func startFairStack(ctx context.Context, o options, rdb *redis.Client, redisURL 
 }
 
 // backlog queues n notifications of A's to users "fa-<i>", in process
-// through A's notification.Queue (what the api does per request), from
+// through A's intake.Queue (what the api does per request), from
 // 64 goroutines.
 func (s *fairStack) backlog(ctx context.Context, n int) error {
 	rendered, err := s.tmpl.Render(orderData())
@@ -302,7 +306,7 @@ func (s *fairStack) backlog(ctx context.Context, n int) error {
 	for range 64 {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				_, err := s.a.q.Enqueue(ctx, notification.Payload{
+				_, err := s.a.q.Enqueue(ctx, task.Payload{
 					Template: s.tmpl.Name, TemplateID: s.tmpl.TemplateID, UserID: fmt.Sprintf("fa-%d", i),
 					DedupeKey: fmt.Sprintf("fa-order-%d", i), Page: rendered.Page, Data: rendered.Data,
 					CreatedAt: time.Now().UTC(),
@@ -337,7 +341,7 @@ func (s *fairStack) round(ctx context.Context, app side, prefix string, rate flo
 	if err := until(ctx, time.Minute, func() bool { return len(app.mp.Messages("", "")) >= base+n }); err != nil {
 		return nil, fmt.Errorf("app %s's %d messages: %w", app.name, n, err)
 	}
-	return matchSends(ctx, app.q, app.mp.Messages("", ""), prefix, n)
+	return matchSends(ctx, app.records, app.mp.Messages("", ""), prefix, n)
 }
 
 // splitRound splits the round's latencies at the attempt's start, read

@@ -31,10 +31,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/task"
 )
 
 type options struct {
@@ -317,7 +318,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	bare.stop()
 	// The HTTP phase's notifications go to nobody; drop them before the workers start.
-	if _, err := ins.DeleteAllPendingTasks(notification.QueueName); err != nil {
+	if _, err := ins.DeleteAllPendingTasks(task.QueueName); err != nil {
 		return err
 	}
 
@@ -362,7 +363,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := seedUsers(ctx, rdb, sb, appID, tmpl.TemplateID, "lat", latN, latN); err != nil {
 		return err
 	}
-	lat, err := latencyRun(ctx, ins, notification.NewQueue(rdb, appID, notification.QueueName, time.Hour, 5), sb, "http://"+api.addr, key, "lat", f.LatencyRate, o.latencyFor, o.n)
+	lat, err := latencyRun(ctx, ins, record.NewStore(rdb, appID, time.Hour), sb, "http://"+api.addr, key, "lat", f.LatencyRate, o.latencyFor, o.n)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/task"
 )
 
 // redisMemory is Redis's used_memory less what its clients' buffers take:
@@ -277,7 +277,7 @@ func memoryRun(ctx context.Context, rdb *redis.Client, ins *asynq.Inspector, sb 
 		if err != nil {
 			return err
 		}
-		q, err := ins.GetQueueInfo(notification.QueueName)
+		q, err := ins.GetQueueInfo(task.QueueName)
 		if err != nil {
 			return err
 		}
@@ -290,7 +290,7 @@ func memoryRun(ctx context.Context, rdb *redis.Client, ins *asynq.Inspector, sb 
 		return retained, queued, fmt.Errorf("queued: %w", err)
 	}
 	// Not to be sent: they were only to be counted.
-	if _, err := ins.DeleteAllScheduledTasks(notification.QueueName); err != nil {
+	if _, err := ins.DeleteAllScheduledTasks(task.QueueName); err != nil {
 		return retained, queued, err
 	}
 	return retained, queued, nil

@@ -7,8 +7,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/task"
 )
 
 // arena is what both sides of the comparison share: one Redis database
@@ -72,7 +72,7 @@ type party struct {
 // parties are wxnotify and the naive peer, in the order rounds alternate.
 var parties = []party{
 	{
-		name: "wxnotify", queue: notification.QueueName,
+		name: "wxnotify", queue: task.QueueName,
 		seed: func(ctx context.Context, a *arena, prefix string, count, granted int) error {
 			return seedUsers(ctx, a.rdb, a.sb, a.appID, a.tmplID, prefix, count, granted)
 		},

@@ -14,9 +14,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/sandbox"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 )
 
 // popup is an app at WeChat whose users answer the subscription popup: the
@@ -107,7 +108,7 @@ func post(ctx context.Context, client *http.Client, api, key string, body []byte
 func drain(ctx context.Context, ins *asynq.Inspector, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		q, err := ins.GetQueueInfo(notification.QueueName)
+		q, err := ins.GetQueueInfo(task.QueueName)
 		if err == nil && q.Processed >= n && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
 			if q.Archived > 0 {
 				return fmt.Errorf("%d notifications archived", q.Archived)
@@ -146,7 +147,7 @@ func pipelineRun(ctx context.Context, ins *asynq.Inspector, api, key, prefix str
 // latencyRun posts at rate per second for d to users seeded under prefix
 // and returns enqueue-to-send latencies: from the task's created_at (set by
 // the api just before enqueueing) to the sandbox receiving the send.
-func latencyRun(ctx context.Context, ins *asynq.Inspector, q *notification.Queue, sb *sandbox.Sandbox, api, key, prefix string, rate float64, d time.Duration, done int) ([]time.Duration, error) {
+func latencyRun(ctx context.Context, ins *asynq.Inspector, q *record.Store, sb *sandbox.Sandbox, api, key, prefix string, rate float64, d time.Duration, done int) ([]time.Duration, error) {
 	client := loadClient(64)
 	n := int(rate * d.Seconds())
 	err := paced(rate, n, func(i int) error {
@@ -190,7 +191,7 @@ func paced(rate float64, n int, post func(i int) error) error {
 // the messages sent to "o-<prefix>-<i>" and returns, sorted, the time from
 // each one's record created_at (set by the api just before enqueueing) to
 // the sandbox receiving its send. Every one must have been sent.
-func sendLatencies(ctx context.Context, q *notification.Queue, msgs []sandbox.Message, prefix string, n int) ([]time.Duration, error) {
+func sendLatencies(ctx context.Context, q *record.Store, msgs []sandbox.Message, prefix string, n int) ([]time.Duration, error) {
 	sends, err := matchSends(ctx, q, msgs, prefix, n)
 	if err != nil {
 		return nil, err
@@ -217,7 +218,7 @@ type sendTimes struct {
 
 // matchSends pairs each of the n notifications "<prefix>-order-<i>" of q
 // with the message sent to "o-<prefix>-<i>"; every one must have been sent.
-func matchSends(ctx context.Context, q *notification.Queue, msgs []sandbox.Message, prefix string, n int) ([]sendTimes, error) {
+func matchSends(ctx context.Context, q *record.Store, msgs []sandbox.Message, prefix string, n int) ([]sendTimes, error) {
 	sent := map[string]time.Time{}
 	for _, m := range msgs {
 		sent[m.OpenID] = m.SentAt

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/task"
 )
 
 // API is the HTTP service's configuration.
@@ -87,7 +87,7 @@ func LoadAPI(getenv func(string) string) (API, error) {
 	}
 	var p problems
 	c.Apps = loadApps(c.AppsFile, getenv, &p, "api", App{
-		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: notification.QueueName,
+		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: task.QueueName,
 		TemplatesFile: c.TemplatesFile, PushToken: c.PushToken, PushAESKey: c.PushAESKey,
 	})
 	c.validate(&p)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/task"
 )
 
 // App is one mini program a deployment serves. With APPS_FILE unset there is
@@ -106,7 +106,7 @@ func readApps(path string, getenv func(string) string, p *problems, uses func(f 
 			p.add("APPS_FILE", "%s: appid %q is not an appid (like wx0123456789abcdef)", at, e.AppID)
 		}
 		if a.Queue == "" {
-			a.Queue = notification.QueueName + "." + e.AppID
+			a.Queue = task.QueueName + "." + e.AppID
 		} else if strings.ContainsAny(a.Queue, ": ") {
 			p.add("APPS_FILE", "%s: queue %q may not hold a colon or a space", at, a.Queue)
 		}

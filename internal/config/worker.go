@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"time"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/task"
 )
 
 // Worker is the delivery worker's configuration.
@@ -59,7 +59,7 @@ func LoadWorker(getenv func(string) string) (Worker, error) {
 	}
 	var p problems
 	c.Apps = loadApps(c.AppsFile, getenv, &p, "worker", App{
-		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: notification.QueueName, SendRate: c.SendRate,
+		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: task.QueueName, SendRate: c.SendRate,
 	})
 	c.validate(&p)
 	return c, p.err()

@@ -24,19 +24,18 @@ import (
 	"github.com/hibiken/asynq"
 
 	"wxnotify/internal/accesstoken"
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
 )
 
 // Notifications is what the console reads about notifications;
-// *notification.Queue is one.
+// *record.Store is one.
 type Notifications interface {
-	Status(ctx context.Context, id string) (notification.Status, error)
-	Lookup(ctx context.Context, template, dedupeKey string) (notification.Status, error)
-	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]notification.Status, string, error)
-	OutcomeCounts(ctx context.Context, now time.Time, hours int) ([]notification.HourCounts, error)
-	QueueInfo(ctx context.Context) (*asynq.QueueInfo, error)
+	Status(ctx context.Context, id string) (record.Status, error)
+	Lookup(ctx context.Context, template, dedupeKey string) (record.Status, error)
+	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]record.Status, string, error)
+	OutcomeCounts(ctx context.Context, now time.Time, hours int) ([]record.HourCounts, error)
 }
 
 // Users is what the console reads about users; *subscriber.Store is one.
@@ -57,7 +56,9 @@ type App struct {
 	Queue         string
 	Registry      *registry.Registry
 	Notifications Notifications
-	Users         Users
+	// QueueInfo is asynq's report on the app's queue (intake.Queue.QueueInfo).
+	QueueInfo func(ctx context.Context) (*asynq.QueueInfo, error)
+	Users     Users
 	// Token reads the access_token's health (accesstoken.ReadHealth).
 	Token func(ctx context.Context) (accesstoken.Health, error)
 	// SendBacklog reads how far the appid's shared send rate is booked

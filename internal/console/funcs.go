@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"time"
+
+	"wxnotify/internal/record"
 )
 
 // funcs are the pages' formatting helpers.
@@ -30,16 +32,16 @@ var funcs = template.FuncMap{
 		return d.Round(time.Millisecond).String()
 	},
 	"pct": func(f float64) string { return fmt.Sprintf("%.0f %%", f*100) },
-	"label": func(class string) string {
+	"label": func(class record.Class) string {
 		if l, ok := classLabels[class]; ok {
 			return l
 		}
-		return class
+		return string(class)
 	},
-	"get": func(m map[string]int64, k string) int64 { return m[k] },
+	"get": func(m map[record.Class]int64, k record.Class) int64 { return m[k] },
 }
 
-var classLabels = map[string]string{
-	"delivered": "delivered", "skipped_no_grant": "skipped: no grant", "skipped_not_bound": "skipped: not bound",
-	"skipped_other": "skipped: other", "retrying": "retrying", "archived": "archived",
+var classLabels = map[record.Class]string{
+	record.ClassDelivered: "delivered", record.ClassSkippedNoGrant: "skipped: no grant", record.ClassSkippedUnbound: "skipped: not bound",
+	record.ClassSkippedOther: "skipped: other", record.ClassRetrying: "retrying", record.ClassArchived: "archived",
 }

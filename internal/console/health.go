@@ -54,7 +54,7 @@ func (c *Console) health(ctx *gin.Context, v *view) {
 		p.InUse = min(1, p.Backlog.Seconds())
 		p.Booked = int(p.Backlog.Seconds() * float64(p.SendRate))
 	}
-	p.Queue, err = v.Notifications.QueueInfo(rctx)
+	p.Queue, err = v.QueueInfo(rctx)
 	switch {
 	case errors.Is(err, asynq.ErrQueueNotFound):
 		p.NoQueueYet = true

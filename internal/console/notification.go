@@ -6,13 +6,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/wechat"
 )
 
 // timelinePage is one notification's story.
 type timelinePage struct {
-	notification.Status
+	record.Status
 	// UserLabel is the user id, masked if it is an openid; UserLink is ""
 	// then. OpenID is the bound openid, masked ("" if unbound).
 	UserLabel string
@@ -30,7 +30,7 @@ func (c *Console) notification(ctx *gin.Context, v *view) {
 	}
 	rctx := ctx.Request.Context()
 	st, err := v.Notifications.Status(rctx, id)
-	if errors.Is(err, notification.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		c.problem(ctx, v, http.StatusNotFound, "No notification "+id+": never accepted, or past its retention.")
 		return
 	}

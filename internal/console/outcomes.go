@@ -6,22 +6,22 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 )
 
 // outcomesPage is the outcome counts per template: a stacked bar per hour
 // for the last day, and totals for the last hour and the last day.
 type outcomesPage struct {
-	Classes   []string
+	Classes   []record.Class
 	Templates []templateOutcomes
 	Hours     int
 }
 
 type templateOutcomes struct {
 	Template string
-	LastHour map[string]int64
-	LastDay  map[string]int64
+	LastHour map[record.Class]int64
+	LastDay  map[record.Class]int64
 	HourSum  int64
 	DaySum   int64
 	Chart    chart
@@ -45,7 +45,7 @@ type bar struct {
 }
 
 type segment struct {
-	Class      string
+	Class      record.Class
 	Count      int64
 	X, Y, W, H int
 }
@@ -76,8 +76,8 @@ func (c *Console) outcomes(ctx *gin.Context, v *view) {
 
 // outcomesOf lays out the page for hours (oldest first): every registered
 // template, and any other that has counts.
-func outcomesOf(reg *registry.Registry, hours []notification.HourCounts) outcomesPage {
-	p := outcomesPage{Classes: notification.OutcomeClasses, Hours: len(hours)}
+func outcomesOf(reg *registry.Registry, hours []record.HourCounts) outcomesPage {
+	p := outcomesPage{Classes: record.OutcomeClasses, Hours: len(hours)}
 	names := map[string]bool{}
 	for _, t := range reg.Templates() {
 		names[t.Name] = true
@@ -93,7 +93,7 @@ func outcomesOf(reg *registry.Registry, hours []notification.HourCounts) outcome
 	}
 	slices.Sort(sorted)
 	for _, name := range sorted {
-		t := templateOutcomes{Template: name, LastHour: map[string]int64{}, LastDay: map[string]int64{}}
+		t := templateOutcomes{Template: name, LastHour: map[record.Class]int64{}, LastDay: map[record.Class]int64{}}
 		for i, h := range hours {
 			for class, n := range h.Counts[name] {
 				t.LastDay[class] += n
@@ -112,7 +112,7 @@ func outcomesOf(reg *registry.Registry, hours []notification.HourCounts) outcome
 
 // layoutChart stacks each hour's classes into one bar, scaled to the
 // busiest hour.
-func layoutChart(hours []notification.HourCounts, template string) chart {
+func layoutChart(hours []record.HourCounts, template string) chart {
 	ch := chart{Left: chartLeft, Top: chartTop, Baseline: chartTop + plotHeight}
 	ch.Width = chartLeft + len(hours)*(barWidth+barGap) + 8
 	ch.Height = ch.Baseline + 24
@@ -128,7 +128,7 @@ func layoutChart(hours []notification.HourCounts, template string) chart {
 		x := chartLeft + i*(barWidth+barGap) + barGap/2
 		b := bar{Label: h.Hour.Format("2006-01-02 15:00") + " UTC"}
 		y := ch.Baseline
-		for _, class := range notification.OutcomeClasses {
+		for _, class := range record.OutcomeClasses {
 			n := h.Counts[template][class]
 			if n == 0 {
 				continue

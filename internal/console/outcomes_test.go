@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 )
 
 // The busiest hour fills the plot; each bar stacks its classes in the
@@ -13,12 +13,12 @@ import (
 func TestLayoutChart(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
-	hours := make([]notification.HourCounts, 24)
+	hours := make([]record.HourCounts, 24)
 	for i := range hours {
-		hours[i] = notification.HourCounts{Hour: start.Add(time.Duration(i) * time.Hour), Counts: map[string]map[string]int64{}}
+		hours[i] = record.HourCounts{Hour: start.Add(time.Duration(i) * time.Hour), Counts: map[string]map[record.Class]int64{}}
 	}
-	hours[3].Counts["t"] = map[string]int64{"archived": 1, "delivered": 3}
-	hours[23].Counts["t"] = map[string]int64{"delivered": 1}
+	hours[3].Counts["t"] = map[record.Class]int64{record.ClassArchived: 1, record.ClassDelivered: 3}
+	hours[23].Counts["t"] = map[record.Class]int64{record.ClassDelivered: 1}
 	ch := layoutChart(hours, "t")
 	if ch.Max != 4 || len(ch.Bars) != 24 {
 		t.Fatalf("max %d, %d bars", ch.Max, len(ch.Bars))

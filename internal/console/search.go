@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
 )
@@ -37,7 +37,7 @@ type userHit struct {
 	Detail *userPage
 }
 
-// idPattern is a notification id (notification.TaskID): the template's
+// idPattern is a notification id (task.TaskID): the template's
 // name, a dash, 32 hex digits.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}-[0-9a-f]{32}$`)
 
@@ -69,7 +69,7 @@ func (c *Console) search(ctx *gin.Context, v *view) {
 	sp.Searched = true
 	rctx := ctx.Request.Context()
 	seen := map[string]bool{}
-	add := func(st notification.Status) {
+	add := func(st record.Status) {
 		if !seen[st.ID] {
 			seen[st.ID] = true
 			sp.Notifications = append(sp.Notifications, v.rowOf(st))
@@ -81,7 +81,7 @@ func (c *Console) search(ctx *gin.Context, v *view) {
 		switch {
 		case err == nil:
 			add(st)
-		case !errors.Is(err, notification.ErrNotFound):
+		case !errors.Is(err, record.ErrNotFound):
 			c.unavailable(ctx, v, "read notification", err)
 			return
 		}
@@ -96,7 +96,7 @@ func (c *Console) search(ctx *gin.Context, v *view) {
 		switch {
 		case err == nil:
 			add(st)
-		case !errors.Is(err, notification.ErrNotFound):
+		case !errors.Is(err, record.ErrNotFound):
 			c.unavailable(ctx, v, "look up dedupe key", err)
 			return
 		}

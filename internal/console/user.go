@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
 )
@@ -109,11 +109,11 @@ func (v *view) templateName(templateID string) string {
 
 // notificationRow is a notification in a table, with its timeline's link.
 type notificationRow struct {
-	notification.Status
+	record.Status
 	Link string
 }
 
-func (v *view) rowOf(st notification.Status) notificationRow {
+func (v *view) rowOf(st record.Status) notificationRow {
 	return notificationRow{Status: st, Link: v.link("/admin/notifications/" + url.PathEscape(st.ID))}
 }
 

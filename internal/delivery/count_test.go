@@ -10,9 +10,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wechat"
 )
 
@@ -50,14 +51,14 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 			Retention: time.Hour, RetryBase: time.Second, RetryCap: time.Minute, SentEvents: true,
 			Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry()).App("test")})
 	}
-	task := func(user, dedupe string) *asynq.Task {
-		p := notification.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
-			Data: map[string]string{"thing1": "x"}, CreatedAt: accepted()}
+	taskOf := func(user, dedupe string) *asynq.Task {
+		p := task.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
+			Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now()}
 		b, err := p.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return asynq.NewTask(notification.TaskType, b)
+		return asynq.NewTask(task.Type, b)
 	}
 	bind := func(user string, grants int) {
 		if _, err := users.Bind(ctx, subscriber.Binding{UserID: user, OpenID: "o-" + user, BoundAt: time.Now()}); err != nil {
@@ -75,7 +76,7 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 		t.Helper()
 		before := trips.N()
 		// What asynq's context would carry: the task's id, its retries so far, 5 at most.
-		err := h.process(ctx, &attempt{task: task(user, dedupe), id: notification.ID("order_arrived", dedupe), retried: retried, maxRetry: 5})
+		err := h.process(ctx, &attempt{task: taskOf(user, dedupe), id: task.ID("order_arrived", dedupe), retried: retried, maxRetry: 5})
 		return trips.N() - before, err
 	}
 	delivers, refuses := newHandler(fakeSender{}), newHandler(fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 40003, Msg: "invalid openid"}})
@@ -124,17 +125,17 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 	if _, err := run(busy, "u4", "busy"); err == nil {
 		t.Error("the last retry succeeded")
 	}
-	hours, err := notification.NewRecords(rdb, "wxapp", time.Hour).OutcomeCounts(ctx, time.Now(), 2)
+	hours, err := record.NewStore(rdb, "wxapp", time.Hour).OutcomeCounts(ctx, time.Now(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int64{}
+	got := map[record.Class]int64{}
 	for _, h := range hours {
 		for class, n := range h.Counts["order_arrived"] {
 			got[class] += n
 		}
 	}
-	if got["delivered"] != 2 || got["skipped_no_grant"] != 1 || got["skipped_not_bound"] != 2 || got["archived"] != 3 || got["retrying"] != 2 {
+	if got[record.ClassDelivered] != 2 || got[record.ClassSkippedNoGrant] != 1 || got[record.ClassSkippedUnbound] != 2 || got[record.ClassArchived] != 3 || got[record.ClassRetrying] != 2 {
 		t.Fatalf("counts %v", got)
 	}
 }

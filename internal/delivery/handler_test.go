@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,9 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
+	"wxnotify/internal/wechat"
 )
 
 // handlerFixture is a Handler on real Redis with WeChat faked, and a way to
@@ -46,30 +49,11 @@ func (f *handlerFixture) bind(user string, grants int) {
 	}
 }
 
-// accepted is when the tasks of these tests were accepted: long enough ago
-// that the attempt writes the record the api never wrote here (a record
-// missing for a task accepted moments ago is on its way: the attempt waits).
-func accepted() time.Time { return time.Now().Add(-time.Minute) }
-
 // run runs one attempt of user's notification dedupe and returns its id.
+// The api wrote no record here: the attempt writes it from the task.
 func (f *handlerFixture) run(user, dedupe string) (string, error) {
 	f.t.Helper()
-	return f.runAccepted(user, dedupe, accepted())
-}
-
-// runAccepted is run for a task accepted at at.
-func (f *handlerFixture) runAccepted(user, dedupe string, at time.Time) (string, error) {
-	f.t.Helper()
-	p := notification.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
-		Data: map[string]string{"thing1": "x"}, CreatedAt: at}
-	b, err := p.Encode()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	id := notification.ID("order_arrived", dedupe)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return id, f.h.process(ctx, &attempt{task: asynq.NewTask(notification.TaskType, b), id: id, maxRetry: 5})
+	return f.runWith(fakeSender{}, user, dedupe, 0)
 }
 
 // A run that finds its notification completed sends nothing and leaves the
@@ -128,24 +112,113 @@ func TestSentEventsLinkTheMsgidOnlyWhenOn(t *testing.T) {
 	}
 }
 
-// A task accepted moments ago whose record is missing waits a second for
-// it, taking nothing: the api writes it in the enqueue's round trip, and
-// once after Redis lost its scripts right after the enqueue. Written from
-// the task instead, the record would make the api answer its own
-// notification as a duplicate.
-func TestYoungTaskWaitsForItsRecord(t *testing.T) {
+// runWith runs one attempt of user's notification dedupe with sender,
+// as retry number retried of at most 5, and returns its id.
+func (f *handlerFixture) runWith(sender Sender, user, dedupe string, retried int) (string, error) {
+	f.t.Helper()
+	f.h.sender = sender
+	defer func() { f.h.sender = fakeSender{} }()
+	p := task.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: user, DedupeKey: dedupe,
+		Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now()}
+	b, err := p.Encode()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	id := task.ID("order_arrived", dedupe)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return id, f.h.process(ctx, &attempt{task: asynq.NewTask(task.Type, b), id: id, retried: retried, maxRetry: 5})
+}
+
+func (f *handlerFixture) status(id string) record.Status {
+	f.t.Helper()
+	st, err := f.h.records.Status(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+// A transient failure retries with its grant given back and the delay it
+// tells asynq written into the record; the same failure with no retry left
+// ends archived — in the record, the history and asynq's answer alike.
+func TestTransientFailureRetriesUntilTheRetriesAreSpent(t *testing.T) {
 	t.Parallel()
 	f := newHandlerFixture(t, false)
 	ctx := context.Background()
 	f.bind("u1", 1)
-	id, err := f.runAccepted("u1", "order-young", time.Now())
-	var d *deferred
-	if !errors.As(err, &d) || !errors.Is(err, notification.ErrRecordOnItsWay) || d.wait != time.Second || IsFailure(err) {
-		t.Fatalf("a young task without its record: %v; want a deferral of a second that is no failure", err)
+	busy := fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: -1, Msg: "system busy"}}
+	id, err := f.runWith(busy, "u1", "order-busy", 0)
+	var r *retryAfter
+	if !errors.As(err, &r) || !r.failure || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("a busy WeChat: %v; want a retry that counts as a failure", err)
 	}
-	grants := f.rdb.HGet(ctx, f.keys.Grants("u1"), tmpl).Val()
-	if grants != "1" || f.rdb.Exists(ctx, f.keys.Claim("u1", id)).Val() != 0 || f.rdb.Exists(ctx, notification.NewKeys("wxapp").Record(id)).Val() != 0 {
-		t.Fatalf("after waiting: grants %s, claim %d, record %d; want 1, none, none", grants,
-			f.rdb.Exists(ctx, f.keys.Claim("u1", id)).Val(), f.rdb.Exists(ctx, notification.NewKeys("wxapp").Record(id)).Val())
+	st := f.status(id)
+	if st.State != record.Retry || st.Attempts != 1 || st.History[0].ErrCode != -1 || !strings.HasPrefix(st.History[0].Outcome, "retried_") {
+		t.Fatalf("after a busy WeChat: %+v", st)
+	}
+	if d := time.Until(st.NextProcessAt); d > r.delay+time.Second || d < r.delay-2*time.Second {
+		t.Fatalf("the record's next try is in %s; asynq was told %s", d, r.delay)
+	}
+	if g := f.rdb.HGet(ctx, f.keys.Grants("u1"), tmpl).Val(); g != "1" {
+		t.Fatalf("grants after a failed send: %s; want the grant back (1)", g)
+	}
+	if _, err := f.runWith(busy, "u1", "order-busy", 5); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("the last retry: %v; want SkipRetry", err)
+	}
+	st = f.status(id)
+	last := st.History[len(st.History)-1]
+	if st.State != record.Archived || !strings.HasPrefix(last.Outcome, "archived_") || st.LastError == "" {
+		t.Fatalf("after the last retry: %+v; want archived, and the history saying so", st)
+	}
+}
+
+// A deferral (WeChat's minute quota) spends no retry and counts no
+// attempt; an error WeChat will never accept archives at once.
+func TestDeferralSpendsNothingAndPermanentArchives(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture(t, false)
+	f.bind("u1", 2)
+	quota := fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 45009, Msg: "reach max api daily quota limit"}}
+	id, err := f.runWith(quota, "u1", "order-quota", 0)
+	var r *retryAfter
+	if !errors.As(err, &r) || r.failure || IsFailure(err) || r.delay <= 0 {
+		t.Fatalf("a quota: %v; want a deferral that is no failure", err)
+	}
+	if st := f.status(id); st.State != record.Retry || st.Attempts != 0 {
+		t.Fatalf("after a quota: %+v; want retry, no attempt counted", st)
+	}
+	bad := fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 40003, Msg: "invalid openid"}}
+	id, err = f.runWith(bad, "u1", "order-bad", 0)
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("an invalid openid: %v; want SkipRetry", err)
+	}
+	if st := f.status(id); st.State != record.Archived || st.History[0].Outcome != "archived_permanent" || st.History[0].ErrCode != 40003 {
+		t.Fatalf("after an invalid openid: %+v", st)
+	}
+}
+
+// WeChat's 43101 after a claim: the user has no grant left at WeChat,
+// whatever we counted. The notification completes skipped, the grant count
+// is zeroed and the claim ends.
+func TestNoGrantAtWeChatZeroesTheGrants(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture(t, false)
+	ctx := context.Background()
+	f.bind("u1", 3)
+	refused := fakeSender{err: &wechat.Error{Endpoint: wechat.EndpointSend, Code: 43101, Msg: "user refuse to accept the msg"}}
+	id, err := f.runWith(refused, "u1", "order-43101", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.status(id)
+	if st.State != record.Completed || st.Result == nil || st.Result.Reason != record.ReasonNoGrant || st.History[0].ErrCode != 43101 {
+		t.Fatalf("after 43101: %+v", st)
+	}
+	if g := f.rdb.HGet(ctx, f.keys.Grants("u1"), tmpl).Val(); g != "0" {
+		t.Fatalf("grants after 43101: %s; want 0", g)
+	}
+	if f.rdb.Exists(ctx, f.keys.Claim("u1", id)).Val() != 0 {
+		t.Fatal("the claim outlived the notification")
 	}
 }

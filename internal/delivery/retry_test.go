@@ -22,9 +22,8 @@ func TestRetryDelay(t *testing.T) {
 		{3, plain, 7200 * time.Millisecond, 8800 * time.Millisecond},
 		{12, plain, 54 * time.Minute, 66 * time.Minute}, // 4096 s, capped at an hour
 		{200, plain, 54 * time.Minute, 66 * time.Minute},
-		{0, &atLeast{wait: time.Second, err: plain}, time.Second, 1100 * time.Millisecond},
-		{0, &deferred{wait: time.Minute, err: plain}, time.Minute, time.Minute},
-		{5, fmt.Errorf("wrapped: %w", &deferred{wait: time.Hour, err: plain}), time.Hour, time.Hour},
+		{0, &retryAfter{delay: time.Minute, err: plain}, time.Minute, time.Minute},
+		{5, fmt.Errorf("wrapped: %w", &retryAfter{delay: time.Hour, failure: true, err: plain}), time.Hour, time.Hour},
 		{4, asynq.ErrLeaseExpired, time.Second, time.Second},
 	} {
 		for range 50 { // jitter: every draw within bounds
@@ -38,10 +37,9 @@ func TestRetryDelay(t *testing.T) {
 // About a day of attempts with the defaults (base 1 s, cap 1 h, 35 retries).
 func TestDefaultRetriesSpanAboutADay(t *testing.T) {
 	t.Parallel()
-	delay := RetryDelay(time.Second, time.Hour)
 	var total time.Duration
 	for n := range 35 {
-		total += delay(n, errors.New("x"), nil)
+		total += backoff(time.Second, time.Hour, n)
 	}
 	if total < 20*time.Hour || total > 28*time.Hour {
 		t.Fatalf("35 retries span %s; want about a day", total)
@@ -50,10 +48,10 @@ func TestDefaultRetriesSpanAboutADay(t *testing.T) {
 
 func TestIsFailure(t *testing.T) {
 	t.Parallel()
-	if IsFailure(&deferred{wait: time.Minute, err: errors.New("45011")}) || IsFailure(fmt.Errorf("x: %w", &deferred{})) {
-		t.Fatal("a quota deferral counted as a failure")
+	if IsFailure(&retryAfter{delay: time.Minute, err: errors.New("45011")}) || IsFailure(fmt.Errorf("x: %w", &retryAfter{err: errors.New("x")})) {
+		t.Fatal("a deferral counted as a failure")
 	}
-	if !IsFailure(errors.New("timeout")) || !IsFailure(&atLeast{err: errors.New("-1")}) {
+	if !IsFailure(errors.New("timeout")) || !IsFailure(&retryAfter{failure: true, err: errors.New("-1")}) {
 		t.Fatal("a transient failure not counted")
 	}
 }

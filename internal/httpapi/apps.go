@@ -25,7 +25,8 @@ type App struct {
 	Registry *registry.Registry
 	WeChat   WeChatLogin
 	Users    Users
-	Queue    Queue
+	Intake   Intake
+	Records  Records
 	// Events, when set, serves the app's WeChat message push.
 	Events *wxevent.Verifier
 	// APIKeys are order-service keys that act as this app only.

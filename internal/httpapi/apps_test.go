@@ -9,8 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"wxnotify/internal/notification"
 	"wxnotify/internal/sandbox/sandboxtest"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wxevent"
 )
 
@@ -100,7 +100,7 @@ func TestAnAPIKeyActsAsItsAppsOnly(t *testing.T) {
 
 	// Each went to its app's queue, for the worker to send with that app's token.
 	ins := asynq.NewInspectorFromRedisClient(e.rdb)
-	for queue, want := range map[string]int{notification.QueueName: 1, notification.QueueName + "." + sandboxtest.AppID2: 1} {
+	for queue, want := range map[string]int{task.QueueName: 1, task.QueueName + "." + sandboxtest.AppID2: 1} {
 		if tasks, err := ins.ListPendingTasks(queue); err != nil || len(tasks) != want {
 			t.Errorf("queue %s: %d tasks (%v); want %d", queue, len(tasks), err, want)
 		}

@@ -14,21 +14,23 @@ import (
 
 	"wxnotify/internal/accesstoken"
 	"wxnotify/internal/console"
-	"wxnotify/internal/notification"
+	"wxnotify/internal/intake"
 	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redisconn"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wechat"
 )
 
 // consoleApp is an app as program.API gives it to the console, on the
 // test's Redis; the workers' send rate is 500.
-func consoleApp(rdb redis.UniversalClient, name, appID, queueName string, queue *notification.Queue, users *subscriber.Store) console.App {
+func consoleApp(rdb redis.UniversalClient, name, appID, queueName string, queue *intake.Queue, records *record.Store, users *subscriber.Store) console.App {
 	return console.App{
-		Name: name, AppID: appID, Queue: queueName, Registry: registry.Default(), Notifications: queue, Users: users,
+		Name: name, AppID: appID, Queue: queueName, Registry: registry.Default(), Notifications: records, QueueInfo: queue.QueueInfo, Users: users,
 		Token: func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
 			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+appID+":send:", appID)
@@ -93,27 +95,28 @@ func seedConsole(t *testing.T, e *env) seeded {
 	if err := users.ApplyPush(ctx, s.user, []subscriber.Choice{{TemplateID: transitTpl, Result: subscriber.Reject}}, false, true); err != nil {
 		t.Fatal(err)
 	}
-	p := notification.Payload{Template: "order_arrived", TemplateID: orderTmpl, UserID: s.user, DedupeKey: "order-77",
+	p := task.Payload{Template: "order_arrived", TemplateID: orderTmpl, UserID: s.user, DedupeKey: "order-77",
 		Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now().UTC()}
 	en, err := e.queue.Enqueue(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.id = en.ID
-	records := notification.NewRecords(e.rdb, sandboxtest.AppID, time.Hour)
-	if err := records.Retry(ctx, s.id, "wechat subscribeMessage.send: errcode -1: system error", time.Now().Add(time.Second), "retried_busy", -1, true); err != nil {
+	records := e.records
+	link := records.LinkCall(s.id, s.msgid)
+	if err := redisconn.RunScripts(ctx, e.rdb,
+		records.RetryCall(s.id, record.Step{Outcome: "retried_busy", ErrCode: -1, Error: "wechat subscribeMessage.send: errcode -1: system error"}, time.Now().Add(time.Second), true),
+		records.FinishCall(s.id, record.From(p, 5), record.Completed, record.Result{Status: record.Delivered, MsgID: s.msgid}, record.Step{Outcome: "delivered"}),
+		link.Call); err != nil {
 		t.Fatal(err)
 	}
-	if err := records.Finish(ctx, s.id, p, 5, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: s.msgid}, "", "delivered", 0); err != nil {
+	if err := records.Apply(ctx, link); err != nil {
 		t.Fatal(err)
 	}
-	if err := records.Delivered(ctx, s.id, s.msgid); err != nil {
+	if err := records.RecordWeChatResult(ctx, s.msgid, record.WeChatResult{ErrorStatus: "success", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.queue.RecordWeChatResult(ctx, s.msgid, notification.WeChatResult{ErrorStatus: "success", At: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	bare := notification.Payload{Template: "order_arrived", TemplateID: orderTmpl, OpenID: s.bareOpenID, DedupeKey: "order-78",
+	bare := task.Payload{Template: "order_arrived", TemplateID: orderTmpl, OpenID: s.bareOpenID, DedupeKey: "order-78",
 		Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now().UTC()}
 	if en, err = e.queue.Enqueue(ctx, bare); err != nil {
 		t.Fatal(err)
@@ -225,19 +228,19 @@ func TestConsolePagesShowTheirData(t *testing.T) {
 func TestConsoleOutcomesShowTheCounts(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{dashboard: true})
-	records := notification.NewRecords(e.rdb, sandboxtest.AppID, time.Hour)
+	records := record.NewStore(e.rdb, sandboxtest.AppID, time.Hour)
 	now := time.Now()
 	var calls []*redisconn.ScriptCall
-	add := func(n int, template, outcome string, at time.Time) {
+	add := func(n int, template string, outcome record.Class, at time.Time) {
 		for range n {
 			calls = append(calls, records.CountCall(template, outcome, at))
 		}
 	}
 	add(3, "order_arrived", "delivered", now)
 	add(2, "order_arrived", "skipped_no_grant", now)
-	add(1, "order_arrived", "retried_timeout", now)
+	add(1, "order_arrived", "retrying", now)
 	add(4, "order_arrived", "delivered", now.Add(-5*time.Hour))
-	add(1, "order_arrived", "archived_permanent", now.Add(-5*time.Hour))
+	add(1, "order_arrived", "archived", now.Add(-5*time.Hour))
 	add(1, "order_arrived", "skipped_not_bound", now.Add(-30*time.Hour)) // past the day: not shown
 	if err := redisconn.RunScripts(context.Background(), e.rdb, calls...); err != nil {
 		t.Fatal(err)
@@ -334,8 +337,8 @@ func TestConsoleServesEachApp(t *testing.T) {
 	e := setup(t, options{dashboard: true, twoApps: true})
 	ctx := context.Background()
 	apps := []struct{ name, appID, queue, user string }{
-		{"shop", sandboxtest.AppID, notification.QueueName, "shop-buyer-7"},
-		{"club", sandboxtest.AppID2, notification.QueueName + "." + sandboxtest.AppID2, "club-member-9"},
+		{"shop", sandboxtest.AppID, task.QueueName, "shop-buyer-7"},
+		{"club", sandboxtest.AppID2, task.QueueName + "." + sandboxtest.AppID2, "club-member-9"},
 	}
 	var id string
 	openid := func(app string) string { return "o-" + app + "-openid-of-its-member-0000" }
@@ -354,7 +357,7 @@ func TestConsoleServesEachApp(t *testing.T) {
 		id = str(r.body, "id")
 	}
 	// Club alone delivered one.
-	if err := redisconn.RunScripts(ctx, e.rdb, notification.NewRecords(e.rdb, sandboxtest.AppID2, time.Hour).CountCall("order_arrived", "delivered", time.Now())); err != nil {
+	if err := redisconn.RunScripts(ctx, e.rdb, record.NewStore(e.rdb, sandboxtest.AppID2, time.Hour).CountCall("order_arrived", "delivered", time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	get := func(path string, status int) string {

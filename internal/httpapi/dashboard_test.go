@@ -11,7 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/task"
 )
 
 // admin sends a dashboard request with the admin's credentials and the
@@ -29,7 +29,7 @@ func (e *env) admin(method, path string, header map[string]string) reply {
 // paused asks asynq itself whether the notifications queue is paused.
 func (e *env) paused() bool {
 	e.t.Helper()
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName)
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(task.QueueName)
 	if err != nil {
 		e.t.Fatal(err)
 	}

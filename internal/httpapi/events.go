@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wechat"
@@ -114,7 +114,7 @@ func (h *handlers) receivePush(c *gin.Context) {
 // by msgid, whether or not the worker has recorded that msgid yet.
 func (h *handlers) recordSent(c *gin.Context, p *wxevent.Push) error {
 	for _, r := range p.Results {
-		err := appOf(c).Queue.RecordWeChatResult(c.Request.Context(), r.MsgID, notification.WeChatResult{
+		err := appOf(c).Records.RecordWeChatResult(c.Request.Context(), r.MsgID, record.WeChatResult{
 			ErrorCode: r.ErrorCode, ErrorStatus: r.ErrorStatus, At: time.Unix(p.CreateTime, 0),
 		})
 		if err != nil {

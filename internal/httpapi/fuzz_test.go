@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"wxnotify/internal/httpapi/contract"
-	"wxnotify/internal/notification"
 	"wxnotify/internal/registry"
+	"wxnotify/internal/task"
 )
 
 // The fuzz targets below send arbitrary bytes as the body of each POST
@@ -441,9 +441,9 @@ func FuzzNotificationsBody(f *testing.F) {
 			t.Fatalf("body %q: accepted as %s, then GET answered %s", body, id, st.raw)
 		}
 		// What was queued is something the worker can send as it is.
-		p := e.taskPayload(id) // notification.Decode, as the worker does
+		p := e.taskPayload(id) // task.Decode, as the worker does
 		if p.Template != tmpl.Name || p.TemplateID != tmpl.TemplateID || p.DedupeKey != str(st.body, "dedupe_key") ||
-			notification.ID(p.Template, p.DedupeKey) != id || len(p.Data) != len(tmpl.Keywords) {
+			task.ID(p.Template, p.DedupeKey) != id || len(p.Data) != len(tmpl.Keywords) {
 			t.Fatalf("body %q: task %s holds %+v", body, id, p)
 		}
 		for _, kw := range tmpl.Keywords {

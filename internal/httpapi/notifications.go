@@ -12,9 +12,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 )
 
 type notifyRequest struct {
@@ -102,7 +103,7 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 		fail(c, http.StatusBadRequest, "invalid_value", err.Error(), "data")
 		return app
 	}
-	p := notification.Payload{
+	p := task.Payload{
 		Template: tmpl.Name, TemplateID: tmpl.TemplateID, LongTerm: tmpl.Kind == registry.LongTerm,
 		UserID: req.UserID, OpenID: req.OpenID, DedupeKey: req.DedupeKey,
 		Page: rendered.Page, Data: rendered.Data,
@@ -132,7 +133,7 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 			p.UserID = userID
 		}
 	}
-	res, err := app.Queue.Enqueue(ctx, p)
+	res, err := app.Intake.Enqueue(ctx, p)
 	if err != nil {
 		h.storeDown(c, "enqueue notification", err)
 		return app
@@ -142,7 +143,7 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 		status, outcome = http.StatusOK, "duplicate"
 	}
 	logWith(c, slog.String("app", app.Name), slog.String("task_id", res.ID), slog.String("template", tmpl.Name), slog.String("dedupe_key", p.DedupeKey), slog.String("outcome", outcome))
-	c.JSON(status, notifyResponse{ID: res.ID, State: res.State, Duplicate: res.Duplicate})
+	c.JSON(status, notifyResponse{ID: res.ID, State: string(res.State), Duplicate: res.Duplicate})
 	return app
 }
 
@@ -199,23 +200,23 @@ func validOpenID(s string) bool {
 
 // statusResponse is GET /v1/notifications/{id}.
 type statusResponse struct {
-	ID            string               `json:"id"`
-	Template      string               `json:"template"`
-	DedupeKey     string               `json:"dedupe_key"`
-	State         string               `json:"state"`
-	Attempts      int                  `json:"attempts"`
-	MaxRetry      int                  `json:"max_retry"`
-	LastError     string               `json:"last_error,omitempty"`
-	LastFailedAt  *time.Time           `json:"last_failed_at,omitempty"`
-	NextProcessAt *time.Time           `json:"next_process_at,omitempty"`
-	CompletedAt   *time.Time           `json:"completed_at,omitempty"`
-	CreatedAt     *time.Time           `json:"created_at,omitempty"`
-	SendAt        *time.Time           `json:"send_at,omitempty"`
-	Result        *notification.Result `json:"result,omitempty"`
+	ID            string         `json:"id"`
+	Template      string         `json:"template"`
+	DedupeKey     string         `json:"dedupe_key"`
+	State         string         `json:"state"`
+	Attempts      int            `json:"attempts"`
+	MaxRetry      int            `json:"max_retry"`
+	LastError     string         `json:"last_error,omitempty"`
+	LastFailedAt  *time.Time     `json:"last_failed_at,omitempty"`
+	NextProcessAt *time.Time     `json:"next_process_at,omitempty"`
+	CompletedAt   *time.Time     `json:"completed_at,omitempty"`
+	CreatedAt     *time.Time     `json:"created_at,omitempty"`
+	SendAt        *time.Time     `json:"send_at,omitempty"`
+	Result        *record.Result `json:"result,omitempty"`
 	// WeChat is WeChat's final delivery status (subscribe_msg_sent_event).
-	WeChat *notification.WeChatResult `json:"wechat,omitempty"`
+	WeChat *record.WeChatResult `json:"wechat,omitempty"`
 	// History is the last attempts, oldest first.
-	History []notification.Attempt `json:"history"`
+	History []record.Attempt `json:"history"`
 }
 
 // notificationStatus is GET /v1/notifications/{id}.
@@ -225,7 +226,7 @@ func (h *handlers) notificationStatus(c *gin.Context) {
 		fail(c, http.StatusNotFound, "not_found", "no notification with this id", "id")
 		return
 	}
-	st, err := appOf(c).Queue.Status(c.Request.Context(), id)
+	st, err := appOf(c).Records.Status(c.Request.Context(), id)
 	h.answerStatus(c, st, err)
 }
 
@@ -241,12 +242,12 @@ func (h *handlers) lookupNotification(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid_field", "dedupe_key is required: the key the notification was posted with", "dedupe_key")
 		return
 	}
-	st, err := appOf(c).Queue.Lookup(c.Request.Context(), template, key)
+	st, err := appOf(c).Records.Lookup(c.Request.Context(), template, key)
 	h.answerStatus(c, st, err)
 }
 
-func (h *handlers) answerStatus(c *gin.Context, st notification.Status, err error) {
-	if errors.Is(err, notification.ErrNotFound) {
+func (h *handlers) answerStatus(c *gin.Context, st record.Status, err error) {
+	if errors.Is(err, record.ErrNotFound) {
 		fail(c, http.StatusNotFound, "not_found", "no such notification (unknown, or past its retention)", "id")
 		return
 	}
@@ -257,13 +258,13 @@ func (h *handlers) answerStatus(c *gin.Context, st notification.Status, err erro
 	c.JSON(http.StatusOK, statusOf(st))
 }
 
-func statusOf(st notification.Status) statusResponse {
+func statusOf(st record.Status) statusResponse {
 	history := st.History
 	if history == nil {
-		history = []notification.Attempt{}
+		history = []record.Attempt{}
 	}
 	return statusResponse{
-		ID: st.ID, Template: st.Template, DedupeKey: st.DedupeKey, State: st.State,
+		ID: st.ID, Template: st.Template, DedupeKey: st.DedupeKey, State: string(st.State),
 		Attempts: st.Attempts, MaxRetry: st.MaxRetry, LastError: st.LastError,
 		LastFailedAt: timeOrNil(st.LastFailedAt), NextProcessAt: timeOrNil(st.NextProcessAt),
 		CompletedAt: timeOrNil(st.CompletedAt), CreatedAt: timeOrNil(st.CreatedAt), SendAt: st.SendAt,
@@ -297,8 +298,8 @@ func (h *handlers) userNotifications(c *gin.Context) {
 		}
 		limit = n
 	}
-	list, next, err := appOf(c).Queue.UserNotifications(c.Request.Context(), user, c.Query("cursor"), limit)
-	if errors.Is(err, notification.ErrBadCursor) {
+	list, next, err := appOf(c).Records.UserNotifications(c.Request.Context(), user, c.Query("cursor"), limit)
+	if errors.Is(err, record.ErrBadCursor) {
 		fail(c, http.StatusBadRequest, "invalid_field", "cursor is not one this API gave (use next from the previous page)", "cursor")
 		return
 	}

@@ -12,8 +12,10 @@ import (
 	"github.com/hibiken/asynq"
 
 	"wxnotify/internal/logging"
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
+	"wxnotify/internal/redisconn"
 	"wxnotify/internal/sandbox/sandboxtest"
+	"wxnotify/internal/task"
 )
 
 func TestNotifyEnqueuesOnce(t *testing.T) {
@@ -41,7 +43,7 @@ func TestNotifyEnqueuesOnce(t *testing.T) {
 	if str(again.body, "id") != id || again.body["duplicate"] != true || str(again.body, "state") != "pending" {
 		t.Fatalf("repeat: %s; want 200 with the same id and duplicate true", again.raw)
 	}
-	n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName)
+	n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(task.QueueName)
 	if n.Size != 1 {
 		t.Fatalf("queue holds %d tasks after a repeat; want 1", n.Size)
 	}
@@ -136,7 +138,7 @@ func TestNotifyValidation(t *testing.T) {
 	if counted != refused {
 		t.Errorf("%d requests refused, %d counted as invalid", refused, counted)
 	}
-	if n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(notification.QueueName); n != nil && n.Size != 0 {
+	if n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(task.QueueName); n != nil && n.Size != 0 {
 		t.Fatalf("%d tasks enqueued by refused requests", n.Size)
 	}
 }
@@ -317,20 +319,22 @@ func TestNotificationStatus(t *testing.T) {
 // msgid, recording it as the real worker does, until the test ends.
 func standInWorker(t *testing.T, e *env, msgid string) {
 	t.Helper()
-	records := notification.NewRecords(e.rdb, sandboxtest.AppID, time.Hour)
-	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{notification.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
+	records := record.NewStore(e.rdb, sandboxtest.AppID, time.Hour)
+	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Queues: map[string]int{task.QueueName: 1}, TaskCheckInterval: 10 * time.Millisecond, Logger: logging.Asynq{L: slog.New(slog.DiscardHandler)}})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(notification.TaskType, func(ctx context.Context, task *asynq.Task) error {
+	mux.HandleFunc(task.Type, func(ctx context.Context, t *asynq.Task) error {
 		taskID, _ := asynq.GetTaskID(ctx)
-		id := notification.IDOfTask(taskID)
-		p, err := notification.Decode(task.Payload())
+		id := task.IDOfTask(taskID)
+		p, err := task.Decode(t.Payload())
 		if err != nil {
 			return err
 		}
-		if err := records.Finish(ctx, id, p, 5, notification.StateCompleted, notification.Result{Status: notification.Delivered, MsgID: msgid}, "", "delivered", 0); err != nil {
+		link := records.LinkCall(id, msgid)
+		if err := redisconn.RunScripts(ctx, e.rdb, records.FinishCall(id, record.From(p, 5), record.Completed,
+			record.Result{Status: record.Delivered, MsgID: msgid}, record.Step{Outcome: "delivered"}), link.Call); err != nil {
 			return err
 		}
-		return records.Delivered(ctx, id, msgid)
+		return records.Apply(ctx, link)
 	})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)

@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/intake"
+	"wxnotify/internal/record"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wechat"
 )
 
@@ -37,13 +39,18 @@ type Users interface {
 	FirstPush(ctx context.Context, id string) (bool, error)
 }
 
-// Queue takes notifications and reports on them; *notification.Queue is one.
-type Queue interface {
-	Enqueue(ctx context.Context, p notification.Payload) (notification.Enqueued, error)
-	Status(ctx context.Context, id string) (notification.Status, error)
-	Lookup(ctx context.Context, template, dedupeKey string) (notification.Status, error)
-	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]notification.Status, string, error)
-	RecordWeChatResult(ctx context.Context, msgid string, r notification.WeChatResult) error
+// Intake accepts notifications; *intake.Queue is one.
+type Intake interface {
+	Enqueue(ctx context.Context, p task.Payload) (intake.Accepted, error)
+}
+
+// Records answers for notifications from their records, and takes
+// WeChat's word on delivered ones; *record.Store is one.
+type Records interface {
+	Status(ctx context.Context, id string) (record.Status, error)
+	Lookup(ctx context.Context, template, dedupeKey string) (record.Status, error)
+	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]record.Status, string, error)
+	RecordWeChatResult(ctx context.Context, msgid string, r record.WeChatResult) error
 }
 
 // UserVerifier reads the user id from the business's JWT; *identity.Verifier is one.
@@ -104,7 +111,7 @@ func New(d Deps) (*gin.Engine, error) {
 		return nil, errors.New("httpapi: missing dependency")
 	}
 	for _, a := range d.Apps {
-		if a.Name == "" || a.AppID == "" || a.Registry == nil || a.WeChat == nil || a.Users == nil || a.Queue == nil {
+		if a.Name == "" || a.AppID == "" || a.Registry == nil || a.WeChat == nil || a.Users == nil || a.Intake == nil || a.Records == nil {
 			return nil, errors.New("httpapi: app " + a.Name + " misses a dependency")
 		}
 	}

@@ -23,14 +23,16 @@ import (
 	"wxnotify/internal/httpapi"
 	"wxnotify/internal/httpapi/contract"
 	"wxnotify/internal/identity"
-	"wxnotify/internal/notification"
+	"wxnotify/internal/intake"
 	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redisconn"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/sandbox"
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wechat"
 	"wxnotify/internal/wxevent"
 )
@@ -74,11 +76,12 @@ type env struct {
 	url    string
 	router *gin.Engine
 	// client holds every answer to openapi.yaml (internal/httpapi/contract).
-	client *http.Client
-	sb     *sandboxtest.Server
-	rdb    redis.UniversalClient
-	queue  *notification.Queue
-	logs   *cmdtest.Output
+	client  *http.Client
+	sb      *sandboxtest.Server
+	rdb     redis.UniversalClient
+	queue   *intake.Queue
+	records *record.Store
+	logs    *cmdtest.Output
 }
 
 func setup(t testing.TB, o options) *env {
@@ -106,8 +109,8 @@ func setup(t testing.TB, o options) *env {
 		o.maxBody = 64 << 10
 	}
 	prom := prometheus.NewRegistry()
-	shop := testApp(t, "shop", sandboxtest.AppID, sandboxtest.AppSecret, notification.QueueName, sb.URL, rdb)
-	app, queue := shop.api, shop.queue
+	shop := testApp(t, "shop", sandboxtest.AppID, sandboxtest.AppSecret, task.QueueName, sb.URL, rdb)
+	app, queue, records := shop.api, shop.queue, shop.records
 	consoleApps := []console.App{shop.console}
 	d := httpapi.Deps{
 		Logger: log, Apps: []*httpapi.App{app},
@@ -132,7 +135,7 @@ func setup(t testing.TB, o options) *env {
 		app.Events = v
 	}
 	if o.twoApps {
-		served := testApp(t, "club", sandboxtest.AppID2, sandboxtest.AppSecret2, notification.QueueName+"."+sandboxtest.AppID2, sb.URL, rdb)
+		served := testApp(t, "club", sandboxtest.AppID2, sandboxtest.AppSecret2, task.QueueName+"."+sandboxtest.AppID2, sb.URL, rdb)
 		club := served.api
 		club.APIKeys, app.APIKeys = []string{clubKey}, []string{shopKey}
 		if o.push {
@@ -159,14 +162,15 @@ func setup(t testing.TB, o options) *env {
 	}
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, router: router, client: contract.Client(t, 0), sb: sb, rdb: rdb, queue: queue, logs: logs}
+	return &env{t: t, url: srv.URL, router: router, client: contract.Client(t, 0), sb: sb, rdb: rdb, queue: queue, records: records, logs: logs}
 }
 
 // servedApp is one test app: what the routes serve, its queue, and the
 // console's readers of the same stores.
 type servedApp struct {
 	api     *httpapi.App
-	queue   *notification.Queue
+	queue   *intake.Queue
+	records *record.Store
 	console console.App
 }
 
@@ -177,13 +181,15 @@ func testApp(t testing.TB, name, appID, secret, queueName, sandboxURL string, rd
 		t.Fatal(err)
 	}
 	users := subscriber.New(rdb, appID, 24*time.Hour)
-	queue := notification.NewQueue(rdb, appID, queueName, time.Hour, 5)
+	records := record.NewStore(rdb, appID, time.Hour)
+	queue := intake.New(rdb, records, queueName, 5)
 	return servedApp{
 		api: &httpapi.App{
-			Name: name, AppID: appID, Registry: registry.Default(), WeChat: wc, Users: users, Queue: queue,
+			Name: name, AppID: appID, Registry: registry.Default(), WeChat: wc, Users: users, Intake: queue, Records: records,
 		},
 		queue:   queue,
-		console: consoleApp(rdb, name, appID, queueName, queue, users),
+		records: records,
+		console: consoleApp(rdb, name, appID, queueName, queue, records, users),
 	}
 }
 
@@ -288,13 +294,13 @@ func orderRequest(user, dedupe string) map[string]any {
 }
 
 // taskPayload reads the payload the API enqueued for id.
-func (e *env) taskPayload(id string) notification.Payload {
+func (e *env) taskPayload(id string) task.Payload {
 	e.t.Helper()
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(notification.QueueName, notification.TaskID(id))
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(task.QueueName, task.TaskID(id))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	p, err := notification.Decode(info.Payload)
+	p, err := task.Decode(info.Payload)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -24,8 +24,9 @@ import (
 	"wxnotify/internal/console"
 	"wxnotify/internal/httpapi"
 	"wxnotify/internal/identity"
-	"wxnotify/internal/notification"
+	"wxnotify/internal/intake"
 	"wxnotify/internal/ratelimit"
+	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/wxevent"
@@ -110,9 +111,10 @@ func apiApp(cfg config.API, a config.App, rdb redis.UniversalClient, log *slog.L
 		return servedApp{}, err
 	}
 	users := subscriber.New(rdb, a.AppID, cfg.SessionTTL)
-	queue := notification.NewQueue(rdb, a.AppID, a.Queue, cfg.Retention, cfg.MaxRetry)
+	records := record.NewStore(rdb, a.AppID, cfg.Retention)
+	queue := intake.New(rdb, records, a.Queue, cfg.MaxRetry)
 	app := &httpapi.App{
-		Name: a.Name, AppID: a.AppID, Registry: reg, WeChat: wc, Users: users, Queue: queue,
+		Name: a.Name, AppID: a.AppID, Registry: reg, WeChat: wc, Users: users, Intake: queue, Records: records,
 		APIKeys: reveal(a.APIKeys),
 	}
 	if a.PushToken != "" {
@@ -120,7 +122,7 @@ func apiApp(cfg config.API, a config.App, rdb redis.UniversalClient, log *slog.L
 			return servedApp{}, fmt.Errorf("%s: %w", appSetting(cfg, a, "WECHAT_PUSH_AES_KEY", "push_aes_key"), err)
 		}
 	}
-	return servedApp{api: app, console: consoleApp(a, reg, rdb, queue, users)}, nil
+	return servedApp{api: app, console: consoleApp(a, reg, rdb, queue, records, users)}, nil
 }
 
 // appSetting names where an app's setting comes from, for an error: the
@@ -188,9 +190,9 @@ func reveal(keys []config.Secret) []string {
 // consoleApp is app a as the operator console reads it (served beside the
 // dashboard, behind the same account): its stores, and its token's health
 // and send rate, all keyed by its appid.
-func consoleApp(a config.App, reg *registry.Registry, rdb redis.UniversalClient, q *notification.Queue, users *subscriber.Store) console.App {
+func consoleApp(a config.App, reg *registry.Registry, rdb redis.UniversalClient, q *intake.Queue, records *record.Store, users *subscriber.Store) console.App {
 	return console.App{
-		Name: a.Name, AppID: a.AppID, Queue: a.Queue, Registry: reg, Notifications: q, Users: users,
+		Name: a.Name, AppID: a.AppID, Queue: a.Queue, Registry: reg, Notifications: records, QueueInfo: q.QueueInfo, Users: users,
 		Token: func(ctx context.Context) (accesstoken.Health, error) {
 			return accesstoken.ReadHealth(ctx, rdb, a.AppID)
 		},

@@ -16,10 +16,11 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redisconn"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox/sandboxtest"
+	"wxnotify/internal/task"
 )
 
 // browserDir holds the browser test's script and its npm lockfile.
@@ -123,10 +124,10 @@ func TestBrowserDashboard(t *testing.T) {
 	// Outcomes as the worker counts them (its own counting call), over the
 	// last hours, for the console's chart.
 	rdb := db.Client(t)
-	records := notification.NewRecords(rdb, sandboxtest.AppID, time.Hour)
+	records := record.NewStore(rdb, sandboxtest.AppID, time.Hour)
 	var counts []*redisconn.ScriptCall
-	for i, outcome := range []string{"delivered", "delivered", "delivered", "skipped_no_grant", "retried_busy", "delivered", "skipped_not_bound"} {
-		counts = append(counts, records.CountCall("order_arrived", outcome, time.Now().Add(-time.Duration(i%3)*time.Hour)))
+	for i, class := range []record.Class{record.ClassDelivered, record.ClassDelivered, record.ClassDelivered, record.ClassSkippedNoGrant, record.ClassRetrying, record.ClassDelivered, record.ClassSkippedUnbound} {
+		counts = append(counts, records.CountCall("order_arrived", class, time.Now().Add(-time.Duration(i%3)*time.Hour)))
 	}
 	if err := redisconn.RunScripts(context.Background(), rdb, counts...); err != nil {
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func TestBrowserDashboard(t *testing.T) {
 
 	// A page of another origin (another port: same site; localhost: another
 	// site) whose form posts itself to the pause endpoint on load.
-	pause := api.addr + "/admin/asynq/api/queues/" + notification.QueueName + ":pause"
+	pause := api.addr + "/admin/asynq/api/queues/" + task.QueueName + ":pause"
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>prize</title><form method="post" action="%s"></form><script>document.forms[0].submit()</script>`, pause)
@@ -169,7 +170,7 @@ func TestBrowserDashboard(t *testing.T) {
 	cfg, _ := json.Marshal(map[string]any{
 		"api": api.addr, "user": user, "password": password, "chromium": chromium,
 		"userDataDir": t.TempDir(), "screenshots": shots, "timeoutMs": wait.Milliseconds(),
-		"queue": notification.QueueName, "tasks": len(ids), "taskID": notification.TaskID(ids[1]),
+		"queue": task.QueueName, "tasks": len(ids), "taskID": task.TaskID(ids[1]),
 		"dedupeKey": "order-browser-1", "notificationID": ids[1],
 		"foreignPages": []string{"http://127.0.0.1" + port + "/", "http://localhost" + port + "/"},
 	})
@@ -221,7 +222,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if !saw.Pages.PausedByButton {
 		t.Error("the Pause button did not pause the queue")
 	}
-	want := map[string]bool{notification.TaskID(ids[0]): true, notification.TaskID(ids[1]): true}
+	want := map[string]bool{task.TaskID(ids[0]): true, task.TaskID(ids[1]): true}
 	if len(saw.Pages.IDs) != 2 || saw.Pages.IDs[0] == saw.Pages.IDs[1] || !want[strings.TrimSpace(saw.Pages.IDs[0])] || !want[strings.TrimSpace(saw.Pages.IDs[1])] {
 		t.Errorf("ID cells read %q; want the two task ids %v", saw.Pages.IDs, want)
 	}
@@ -234,7 +235,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if saw.Pages.ConsoleChartBars == 0 || !strings.Contains(saw.Pages.ConsoleOutcomes, "order_arrived") {
 		t.Errorf("the outcomes chart drew %d bars; the page shows:\n%s", saw.Pages.ConsoleChartBars, saw.Pages.ConsoleOutcomes)
 	}
-	if !strings.Contains(saw.Pages.ConsoleHealth, notification.QueueName) {
+	if !strings.Contains(saw.Pages.ConsoleHealth, task.QueueName) {
 		t.Errorf("the health page shows:\n%s", saw.Pages.ConsoleHealth)
 	}
 	pages := strings.Join([]string{saw.Pages.Dashboard, saw.Pages.Queue, saw.Pages.Task, saw.Pages.TaskByURL,
@@ -247,7 +248,7 @@ func TestBrowserDashboard(t *testing.T) {
 			t.Errorf("the queue page lacks the masked openid %s", masked)
 		}
 	}
-	if !strings.Contains(saw.Pages.TaskByURL, notification.TaskID(ids[1])) || !strings.Contains(saw.Pages.TaskByURL, "…"+openids[1][len(openids[1])-4:]) {
+	if !strings.Contains(saw.Pages.TaskByURL, task.TaskID(ids[1])) || !strings.Contains(saw.Pages.TaskByURL, "…"+openids[1][len(openids[1])-4:]) {
 		t.Errorf("the task's page by its address shows:\n%s", saw.Pages.TaskByURL)
 	}
 
@@ -262,7 +263,7 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 		t.Logf("form from %s: Sec-Fetch-Site %s, Origin %s → %d", f.From, f.Headers["sec-fetch-site"], f.Headers["origin"], f.Status)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(db.Client(t)).GetQueueInfo(notification.QueueName)
+	info, err := asynq.NewInspectorFromRedisClient(db.Client(t)).GetQueueInfo(task.QueueName)
 	if err != nil || info.Paused {
 		t.Fatalf("queue after the forms: paused %v (%v); want running", info != nil && info.Paused, err)
 	}

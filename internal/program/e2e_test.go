@@ -15,11 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/httpapi/contract"
-	"wxnotify/internal/notification"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox"
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 )
 
 const (
@@ -379,11 +379,11 @@ func TestE2ERefusedSecretDefersWithoutSpendingRetries(t *testing.T) {
 func (s *stack) wantNoFailure(id string) {
 	s.t.Helper()
 	ins := asynq.NewInspectorFromRedisClient(s.rdb)
-	info, err := ins.GetTaskInfo(notification.QueueName, notification.TaskID(id))
+	info, err := ins.GetTaskInfo(task.QueueName, task.TaskID(id))
 	if err != nil || info.Retried != 0 {
 		s.t.Fatalf("asynq retried count %d (%v); want 0", info.Retried, err)
 	}
-	q, err := ins.GetQueueInfo(notification.QueueName)
+	q, err := ins.GetQueueInfo(task.QueueName)
 	if err != nil || q.Failed != 0 || q.FailedTotal != 0 {
 		s.t.Fatalf("asynq counts %d failures today, %d in all (%v); want 0", q.Failed, q.FailedTotal, err)
 	}
@@ -399,15 +399,15 @@ func TestE2ESameTaskTwiceSendsOnce(t *testing.T) {
 
 	// asynq let go of the finished task; a redelivery is the same task id
 	// again, as asynq's recoverer would run it.
-	p := notification.Payload{Template: "order_arrived", TemplateID: orderTmpl, UserID: user, DedupeKey: "order-8", Data: map[string]string{"thing1": "x"}}
+	p := task.Payload{Template: "order_arrived", TemplateID: orderTmpl, UserID: user, DedupeKey: "order-8", Data: map[string]string{"thing1": "x"}}
 	b, _ := p.Encode()
-	if _, err := asynq.NewClientFromRedisClient(s.rdb).Enqueue(asynq.NewTask(notification.TaskType, b),
-		asynq.TaskID(notification.TaskID(id)), asynq.Queue(notification.QueueName)); err != nil {
+	if _, err := asynq.NewClientFromRedisClient(s.rdb).Enqueue(asynq.NewTask(task.Type, b),
+		asynq.TaskID(task.TaskID(id)), asynq.Queue(task.QueueName)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second) // bounds a stuck worker; it picks up within 10 ms
 	for {
-		q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(notification.QueueName)
+		q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(task.QueueName)
 		if err == nil && q.Processed >= 2 && q.Pending+q.Active == 0 {
 			break
 		}
@@ -446,7 +446,7 @@ func TestE2ESameTaskRunningTwiceAtOnceSendsOnce(t *testing.T) {
 	}
 	// The first run is in its one-second send: queue the task again as a
 	// promoted replica that missed the dequeue would hold it.
-	if err := s.rdb.LPush(ctx, "asynq:{"+notification.QueueName+"}:pending", notification.TaskID(id)).Err(); err != nil {
+	if err := s.rdb.LPush(ctx, "asynq:{"+task.QueueName+"}:pending", task.TaskID(id)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	st := s.waitState(id, "completed", 15*time.Second)

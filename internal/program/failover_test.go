@@ -16,10 +16,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/notification"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox"
 	"wxnotify/internal/sandbox/sandboxtest"
+	"wxnotify/internal/task"
 )
 
 // Redis losing its master under load — a Cluster's and a Sentinel set's
@@ -42,7 +42,7 @@ func TestFailoverCluster(t *testing.T) {
 		fail: func() (time.Time, error) {
 			// The master of asynq's queue: the api cannot enqueue and the
 			// workers cannot dequeue until its replica takes over.
-			m := c.MasterOf("asynq:{" + notification.QueueName + "}:pending")
+			m := c.MasterOf("asynq:{" + task.QueueName + "}:pending")
 			if err := m.Kill(); err != nil {
 				return time.Time{}, err
 			}
@@ -262,7 +262,7 @@ func runFailover(t *testing.T, f failover) {
 		deadline := maxTime(promoted, p.answered).Add(15 * time.Second)
 		at, ok := deliveredBy(s, p.user, deadline)
 		if !ok {
-			id := notification.ID("order_arrived", p.dedupe)
+			id := task.ID("order_arrived", p.dedupe)
 			if slices.ContainsFunc(workers, func(w *process) bool { return strings.Contains(w.logs(), id) }) {
 				lost++
 				t.Errorf("%s: %s (answered 202), which a worker had started, not delivered 15 s after the promotion", f.name, p.dedupe)
@@ -286,7 +286,7 @@ func runFailover(t *testing.T, f failover) {
 	insp := asynq.NewInspectorFromRedisClient(f.client)
 	drained := time.Now().Add(recovererBound)
 	for {
-		q, err := insp.GetQueueInfo(notification.QueueName)
+		q, err := insp.GetQueueInfo(task.QueueName)
 		if err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
 			break
 		}
@@ -300,7 +300,7 @@ func runFailover(t *testing.T, f failover) {
 		duplicated += max(0, len(s.sb.Messages(u, ""))-1)
 	}
 	for _, p := range accepted {
-		_, st := s.call("GET", "/v1/notifications/"+notification.ID("order_arrived", p.dedupe), e2eKey, nil)
+		_, st := s.call("GET", "/v1/notifications/"+task.ID("order_arrived", p.dedupe), e2eKey, nil)
 		if st["state"] != "completed" || result(st, "status") != "delivered" {
 			t.Errorf("%s: %s reached the phone but its status is %v", f.name, p.dedupe, st)
 		}

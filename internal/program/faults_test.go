@@ -10,9 +10,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox"
+	"wxnotify/internal/task"
 )
 
 // WeChat misbehaving the ways it does — 20 % system busy, 5 % HTTP 500, 2 %
@@ -59,7 +60,7 @@ func TestFaultWeChatChaos(t *testing.T) {
 		st := s.waitFinished(id, 60*time.Second)
 		switch {
 		case st["state"] == "completed" && result(st, "status") == "delivered":
-		case st["state"] == "completed" && result(st, "reason") == notification.ReasonProbablyDelivered:
+		case st["state"] == "completed" && result(st, "reason") == record.ReasonProbablyDelivered:
 			probably++ // the phone check below proves it was
 		default:
 			t.Fatalf("%s ended %v; want delivered", id, st)
@@ -161,7 +162,7 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 	recovererBound := 30*time.Second + 30*time.Second + time.Minute + 5*time.Second
 	lostDequeues := 0
 	for i := range accepted {
-		id := notification.ID("order_arrived", fmt.Sprintf("restart-%d", i))
+		id := task.ID("order_arrived", fmt.Sprintf("restart-%d", i))
 		st, ok := s.finishedWithin(id, max(0, limit-time.Since(restarted)))
 		if !ok {
 			if strings.Contains(s.workers[0].logs.String(), id) {
@@ -178,7 +179,7 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 		}
 	}
 	recovered := time.Since(restarted)
-	q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(notification.QueueName)
+	q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(task.QueueName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/record"
 	"wxnotify/internal/sandbox/sandboxtest"
 )
 
@@ -23,7 +23,7 @@ func TestE2EOutcomesAreCounted(t *testing.T) {
 	s.waitState(s.notify(s.user(1, 0), "count-no-grant", nil), "completed", 10*time.Second)
 	s.waitState(s.notify("never-logged-in", "count-not-bound", nil), "completed", 10*time.Second)
 	want := map[string]int64{"delivered": 1, "skipped_no_grant": 1, "skipped_not_bound": 1}
-	records := notification.NewRecords(s.rdb, sandboxtest.AppID, time.Hour)
+	records := record.NewStore(s.rdb, sandboxtest.AppID, time.Hour)
 	// The delivery's count follows its record in a second round trip.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -34,7 +34,7 @@ func TestE2EOutcomesAreCounted(t *testing.T) {
 		}
 		for _, h := range hours {
 			for class, n := range h.Counts["order_arrived"] {
-				got[class] += n
+				got[string(class)] += n
 			}
 		}
 		if maps.Equal(got, want) {

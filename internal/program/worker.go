@@ -20,9 +20,9 @@ import (
 	"wxnotify/internal/config"
 	"wxnotify/internal/delivery"
 	"wxnotify/internal/logging"
-	"wxnotify/internal/notification"
 	"wxnotify/internal/ratelimit"
 	"wxnotify/internal/redisconn"
+	"wxnotify/internal/task"
 )
 
 // Worker is the worker program: it delivers until ctx ends, then lets sends
@@ -63,7 +63,7 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		LogLevel:                 asynqLevel(cfg.Logging.Level),
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(notification.TaskType, handlers)
+	mux.Handle(task.Type, handlers)
 
 	httpSrv, err := listenWorker(cfg.HTTPAddr, log, prom, rdb)
 	if err != nil {

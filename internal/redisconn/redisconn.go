@@ -65,7 +65,7 @@ func Parse(rawURL string, timeout time.Duration) (Target, error) {
 
 // pipelineBuffer sizes the read and write buffers of go-redis's pipeline
 // connections. Ours carry a few small scripts and their answers, a few
-// KiB at most (the api pipelines every enqueue: RideAlong); go-redis's
+// KiB at most; go-redis's
 // default of 128 KiB each, meant for large batches, only raised the api's
 // memory (peak RSS 47 → 70 MiB in the bench's memory phase).
 const pipelineBuffer = 8 << 10
@@ -78,15 +78,8 @@ func redactURLError(err error) string {
 	return s
 }
 
-// Client opens the process's go-redis client. Its commands take along
-// the calls of a RideAlong context.
+// Client opens the process's go-redis client.
 func (t Target) Client() redis.UniversalClient {
-	c := t.client()
-	EnableRideAlong(c)
-	return c
-}
-
-func (t Target) client() redis.UniversalClient {
 	switch {
 	case t.failover != nil:
 		return redis.NewFailoverClient(t.failover)

@@ -9,7 +9,7 @@ import (
 
 // RoundTrips counts a client's trips to Redis, a command or a pipeline
 // each, from its AddHook on. A hook added after another that turns a
-// command into a pipeline (redisconn.RideAlong) counts that pipeline once.
+// command into a pipeline counts that pipeline once.
 type RoundTrips struct{ n atomic.Int64 }
 
 // Count attaches a new RoundTrips to c.

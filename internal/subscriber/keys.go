@@ -20,22 +20,26 @@ func NewKeys(appID string) Keys { return Keys{appID: appID} }
 func (k Keys) user(userID string) string { return "wxnotify:{" + k.appID + ":u:" + userID + "}" }
 
 // Binding is the hash {openid, unionid, bound_at} of a user. It also lists
-// the user's recent notifications, in fields of notification.Keys.UserList.
+// the user's recent notifications, in fields of record.Keys.UserList.
 func (k Keys) Binding(userID string) string { return k.user(userID) + ":binding" }
 
 // Grants is the hash template_id → remaining one-time sends (or 1 for a
 // long-term template the user accepted).
 func (k Keys) Grants(userID string) string { return k.user(userID) + ":grants" }
 
-// Claim marks the grant a notification (task id) has taken, so that a run
+// Claim marks the grant a notification has taken, so that a run
 // of the task after a crash finds its grant instead of spending another or
 // finding none.
-func (k Keys) Claim(userID, taskID string) string { return k.user(userID) + ":claim:" + taskID }
+func (k Keys) Claim(userID, notificationID string) string {
+	return k.user(userID) + ":claim:" + notificationID
+}
 
-// Ambiguous marks a notification (task id) of the user whose earlier attempt
+// Ambiguous marks a notification of the user whose earlier attempt
 // ended without knowing whether WeChat delivered it (a timeout, a lost
 // connection): a later 43101 then means "probably delivered".
-func (k Keys) Ambiguous(userID, taskID string) string { return k.user(userID) + ":ambiguous:" + taskID }
+func (k Keys) Ambiguous(userID, notificationID string) string {
+	return k.user(userID) + ":ambiguous:" + notificationID
+}
 
 // Unsubscribed is the hash template_id → when the user turned the template
 // off in WeChat's settings (subscribe_msg_change_event).

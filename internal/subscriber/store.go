@@ -68,7 +68,7 @@ func (s *Store) Lookup(ctx context.Context, userID string) (b Binding, ok bool, 
 		return Binding{}, false, nil
 	}
 	// Only the binding's fields: the hash also lists the user's
-	// notifications (notification.Keys.UserList).
+	// notifications (record.Keys.UserList).
 	v, err := s.rdb.HMGet(ctx, s.keys.Binding(userID), "openid", "unionid", "bound_at").Result()
 	if err != nil {
 		return Binding{}, false, fmt.Errorf("read binding: %w", err)

@@ -1,9 +1,8 @@
-// Package notification is one notification, from the api's acceptance to
-// WeChat's last word: the task that carries it between the api and the
-// worker, its id, and its record (record.go) — the unit of dedupe, status
-// and history — with the record's keys and scripts, the queue the api
-// enqueues into, and the lookups it answers from the records.
-package notification
+// Package task is the contract between the api and the worker: the asynq
+// task that carries one notification, its payload and its id. The api
+// builds it (package intake), the worker acts on it (package delivery);
+// what happened to it is its record's to tell (package record).
+package task
 
 import (
 	"crypto/sha256"
@@ -15,8 +14,8 @@ import (
 	"time"
 )
 
-// TaskType is the asynq task type of a notification.
-const TaskType = "notification:send"
+// Type is the asynq task type of a notification.
+const Type = "notification:send"
 
 // QueueName is the asynq queue of a single-app deployment's notifications;
 // each app of APPS_FILE has its own (config.App.Queue).
@@ -95,23 +94,11 @@ func Decode(b []byte) (Payload, error) {
 	return p, nil
 }
 
-// Result is what the worker records for a finished notification.
-type Result struct {
-	// Status is "delivered" or "skipped".
-	Status string `json:"status"`
-	// MsgID is WeChat's message id (delivered), a 64-bit integer as a string.
-	MsgID string `json:"msgid,omitempty"`
-	// Reason says why it was skipped: not_bound, no_grant, probably_delivered, unsubscribed.
-	Reason string `json:"reason,omitempty"`
+// Receiver is who the notification is for, as its record files it: the
+// user id, or the openid when the order service named only that.
+func (p Payload) Receiver() string {
+	if p.UserID != "" {
+		return p.UserID
+	}
+	return p.OpenID
 }
-
-// Result statuses and skip reasons.
-const (
-	Delivered = "delivered"
-	Skipped   = "skipped"
-
-	ReasonNotBound          = "not_bound"
-	ReasonNoGrant           = "no_grant"
-	ReasonProbablyDelivered = "probably_delivered"
-	ReasonUnsubscribed      = "unsubscribed"
-)

@@ -1,14 +1,14 @@
-package notification_test
+package task_test
 
 import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/notification"
+	"wxnotify/internal/task"
 )
 
-func benchPayload() notification.Payload {
-	return notification.Payload{
+func benchPayload() task.Payload {
+	return task.Payload{
 		Template: "order_arrived", TemplateID: "Zx8qLtOrderArrived0000000000000000000000000", UserID: "shop-user-42",
 		DedupeKey: "order-TX20261124001", Page: "pages/order/detail?id=TX20261124001",
 		Data: map[string]string{"thing1": "牛肉面 x2", "character_string2": "TX20261124001", "time3": "2026年11月24日 15:01",
@@ -31,7 +31,7 @@ func BenchmarkPayloadDecode(b *testing.B) {
 	raw, _ := benchPayload().Encode()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := notification.Decode(raw); err != nil {
+		if _, err := task.Decode(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -40,6 +40,6 @@ func BenchmarkPayloadDecode(b *testing.B) {
 func BenchmarkID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = notification.ID("order_arrived", "order-TX20261124001")
+		_ = task.ID("order_arrived", "order-TX20261124001")
 	}
 }

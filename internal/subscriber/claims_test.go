@@ -1,4 +1,4 @@
-package delivery
+package subscriber
 
 import (
 	"context"
@@ -6,26 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/internal/redisconn"
 	"wxnotify/internal/redistest"
-	"wxnotify/internal/subscriber"
 )
-
-func TestMain(m *testing.M) { redistest.Main(m) }
 
 const tmpl = "Zx8qLtOrderArrived0000000000000000000000000"
 
-func runClaim(t testing.TB, h *Handler, user, openid, task string, longTerm bool) []any {
+func runClaim(t testing.TB, c *Claims, user, openid, notification string, longTerm bool) []any {
 	t.Helper()
-	return runClaimAs(t, h, user, openid, task, longTerm, "run-"+task, time.Minute)
+	return runClaimAs(t, c, user, openid, notification, longTerm, "run-"+notification, time.Minute)
 }
 
 // runClaimAs claims as run, which may act for left more.
-func runClaimAs(t testing.TB, h *Handler, user, openid, task string, longTerm bool, run string, left time.Duration) []any {
+func runClaimAs(t testing.TB, c *Claims, user, openid, notification string, longTerm bool, run string, left time.Duration) []any {
 	t.Helper()
-	k := subscriber.NewKeys("wxapp")
-	res, err := claim.Run(context.Background(), h.rdb,
-		[]string{k.Binding(user), k.Grants(user), k.Ambiguous(user, task), k.Claim(user, task), k.Unsubscribed(user)},
-		openid, tmpl, flag(longTerm), 3600, run, left.Milliseconds()).Slice()
+	cl := c.ClaimCall(ClaimRequest{User: user, Notification: notification, OpenID: openid, TemplateID: tmpl, LongTerm: longTerm, Run: run, Until: time.Now().Add(left)})
+	if err := redisconn.RunScripts(context.Background(), c.rdb, cl.Call); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.Call.Cmd.Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +35,9 @@ func runClaimAs(t testing.TB, h *Handler, user, openid, task string, longTerm bo
 func TestClaimStep(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.New(t)
-	h := &Handler{rdb: rdb}
+	h := NewClaims(rdb, "wxapp")
 	ctx := context.Background()
-	k := subscriber.NewKeys("wxapp")
+	k := NewKeys("wxapp")
 
 	if got := runClaim(t, h, "u1", "", "t1", false); got[0] != "not_bound" {
 		t.Fatalf("unbound user without openid: %v", got)
@@ -79,18 +78,18 @@ func TestClaimStep(t *testing.T) {
 	}
 	// The dead run, were it alive after all, gives nothing back: the claim
 	// and the grant are the heir's.
-	release := func(run string) int64 {
-		n, err := release.Run(ctx, rdb, []string{k.Grants("u1"), k.Ambiguous("u1", "t4"), k.Claim("u1", "t4")}, tmpl, "0", "0", 3600, run).Int64()
+	release := func(run string) bool {
+		mine, err := h.Release(ctx, ReleaseRequest{User: "u1", Notification: "t4", TemplateID: tmpl, GiveBack: true, Run: run})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		return mine
 	}
-	if n := release("dead"); n != 0 || rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() != "0" || rdb.Exists(ctx, k.Claim("u1", "t4")).Val() != 1 {
-		t.Fatalf("release by the run whose claim was taken over: %d, grant %s; want 0, grant 0, claim kept", n, rdb.HGet(ctx, k.Grants("u1"), tmpl).Val())
+	if n := release("dead"); n || rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() != "0" || rdb.Exists(ctx, k.Claim("u1", "t4")).Val() != 1 {
+		t.Fatalf("release by the run whose claim was taken over: mine %v, grant %s; want not mine, grant 0, claim kept", n, rdb.HGet(ctx, k.Grants("u1"), tmpl).Val())
 	}
-	if n := release("heir"); n != 1 || rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() != "1" || rdb.Exists(ctx, k.Claim("u1", "t4")).Val() != 0 {
-		t.Fatalf("release by the holder: %d; want 1, the grant back, the claim gone", n)
+	if n := release("heir"); !n || rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() != "1" || rdb.Exists(ctx, k.Claim("u1", "t4")).Val() != 0 {
+		t.Fatalf("release by the holder: mine %v; want mine, the grant back, the claim gone", n)
 	}
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 0)
 	// A template turned off in settings answers unsubscribed, not no_grant.
@@ -119,8 +118,8 @@ func TestClaimStep(t *testing.T) {
 // BenchmarkClaim is the worker's one Redis round trip before a send.
 func BenchmarkClaim(b *testing.B) {
 	rdb := redistest.New(b)
-	h := &Handler{rdb: rdb}
-	k := subscriber.NewKeys("wxapp")
+	h := NewClaims(rdb, "wxapp")
+	k := NewKeys("wxapp")
 	rdb.HSet(context.Background(), k.Binding("u1"), "openid", "o-1")
 	rdb.HSet(context.Background(), k.Grants("u1"), tmpl, 1<<40)
 	b.ReportAllocs()

@@ -1,4 +1,4 @@
-package notification
+package record
 
 import (
 	"strconv"
@@ -8,7 +8,8 @@ import (
 )
 
 // The scripts that change a record, each on the record's one key, so each
-// runs on one Cluster slot. Field positions are record.go's plus one.
+// runs on one Cluster slot. They read a record's fields by name through
+// the table F (luaFields).
 
 // createRecord stores a new record unless one exists (the dedupe decision).
 // KEYS: record. ARGV: record, TTL seconds. Returns {1, record} when created,
@@ -21,9 +22,10 @@ end
 redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
 return {1, ARGV[1]}`)
 
-// luaRecord is the Lua shared by the update scripts: split and join a
-// record, append to its history, bounded to historyLen entries.
-var luaRecord = strings.ReplaceAll(`
+// luaRecord is the Lua shared by the update scripts: the field names, split
+// and join a record, and append to its history, bounded to historyLen
+// entries.
+var luaRecord = luaFields() + strings.ReplaceAll(`
 local function split(s)
 	local t, i = {}, 1
 	while true do
@@ -36,108 +38,100 @@ local function split(s)
 		i = j + 1
 	end
 end
+local function field(s, n) -- the n-th field alone, without splitting s
+	local i = 1
+	for _ = 2, n do
+		i = string.find(s, "\31", i, true) + 1
+	end
+	local j = string.find(s, "\31", i, true)
+	return string.sub(s, i, (j or 0) - 1)
+end
+local function join(f)
+	return table.concat(f, "\31")
+end
 local function remember(f, now, outcome, errcode)
 	local h = {}
-	if f[18] ~= "" then
-		for e in string.gmatch(f[18], "[^;]+") do h[#h + 1] = e end
+	if f[F.history] ~= "" then
+		for e in string.gmatch(f[F.history], "[^;]+") do h[#h + 1] = e end
 	end
 	h[#h + 1] = now .. "," .. outcome .. "," .. errcode
 	while #h > HISTORY_LEN do table.remove(h, 1) end
-	f[18] = table.concat(h, ";")
+	f[F.history] = table.concat(h, ";")
 end
 `, "HISTORY_LEN", strconv.Itoa(historyLen))
 
-// beginAttempt marks the record active, unless the notification already
-// completed (a redelivery after a crash or a lost completion write): then
-// it returns what it completed with, and nothing must be sent. So does an
-// archived notification to a task other than its own — one a repeat of
-// the call queued (Queue.Enqueue), told apart by its acceptance time —
-// while its own task, run again from the dashboard, runs. It reads only
-// the state, the record's second field, and rewrites the record only if
-// that changes: it runs at every attempt.
-//
-// A missing record is written from the task (it expired or was lost),
-// except for a task accepted moments ago: its record is the api's, on its
-// way (Queue.Enqueue) — the attempt waits for it, so that the api does not
-// find a record of its own notification and answer it as a duplicate.
-// KEYS: record. ARGV: record to start from if it is missing, its TTL, "1"
-// if the task was accepted moments ago. Returns {"go"}, {"wait"} or
-// {"done", result, reason, msgid}.
+// beginAttempt marks the record active, unless the notification completed
+// already (a redelivery after a crash or a lost completion write): then it
+// returns how, and nothing must be sent. A missing record (it expired, or
+// Redis lost it) is written from the task: the api writes every record
+// before it queues the task, so a task never runs ahead of its record.
+// It runs at every attempt: it reads the state alone, and rewrites the
+// record only when the state changes.
+// KEYS: record. ARGV: record to start from if it is missing, its TTL.
+// Returns {"go"} or {"done", result, reason, msgid}.
 var beginAttempt = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
-	if ARGV[3] == "1" then
-		return {"wait"}
-	end
 	redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
 	cur = ARGV[1]
 end
-local from = string.find(cur, "\31", 1, true)
-local to = from and string.find(cur, "\31", from + 1, true)
-if not to then
-	error("record of " .. KEYS[1] .. " has no state")
-end
-local state = string.sub(cur, from + 1, to - 1)
+local state = field(cur, F.state)
 if state == "completed" then
-	local f = split(cur)
-	return {"done", f[10], f[11], f[12]}
-end
-if state == "archived" then
-	local f = split(cur)
-	if f[6] ~= split(ARGV[1])[6] then
-		return {"done", f[10], f[11], f[12]} -- a repeat's task, not its own
-	end
+	return {"done", field(cur, F.result), field(cur, F.reason), field(cur, F.msgid)}
 end
 if state ~= "active" then
-	redis.call("SET", KEYS[1], string.sub(cur, 1, from) .. "active" .. string.sub(cur, to), "KEEPTTL")
+	local f = split(cur)
+	f[F.state] = "active"
+	redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 end
 return {"go"}`)
 
 // retryAttempt records an attempt that will be tried again, unless the
 // notification completed meanwhile.
 // KEYS: record. ARGV: now (Unix s), error, next try (Unix s), outcome,
-// errcode, "1" if it counts as an attempt (a quota deferral does not).
+// errcode, "1" if it counts as an attempt (a deferral does not).
+// Returns 1, or 0 if there is no record or it completed.
 var retryAttempt = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
 	return 0
 end
 local f = split(cur)
-if f[2] == "completed" then
+if f[F.state] == "completed" then
 	return 0 -- another run of the task finished it meanwhile
 end
-f[2] = "retry"
+f[F.state] = "retry"
 if ARGV[6] == "1" then
-	f[9] = tostring((tonumber(f[9]) or 0) + 1)
-	f[14] = ARGV[1]
+	f[F.attempts] = tostring((tonumber(f[F.attempts]) or 0) + 1)
+	f[F.last_failed_at] = ARGV[1]
 end
-f[13] = ARGV[2]
-f[15] = ARGV[3]
+f[F.last_error] = ARGV[2]
+f[F.next_at] = ARGV[3]
 remember(f, ARGV[1], ARGV[4], ARGV[5])
-redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
+redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 return 1`)
 
 // finishAttempt records how the notification ended and keeps the record for
-// the retention from now.
+// the retention from now. A completion clears the last error: it no
+// longer stands.
 // KEYS: record. ARGV: now, state (completed|archived), result, reason,
 // msgid, error, outcome, errcode, TTL seconds, record to start from if it is
 // missing.
 var finishAttempt = redisconn.NewScript(luaRecord + `
-local cur = redis.call("GET", KEYS[1]) or ARGV[10]
-local f = split(cur)
-f[2] = ARGV[2]
-f[9] = tostring((tonumber(f[9]) or 0) + 1)
-f[10] = ARGV[3]
-f[11] = ARGV[4]
-f[12] = ARGV[5]
+local f = split(redis.call("GET", KEYS[1]) or ARGV[10])
+f[F.state] = ARGV[2]
+f[F.attempts] = tostring((tonumber(f[F.attempts]) or 0) + 1)
+f[F.result] = ARGV[3]
+f[F.reason] = ARGV[4]
+f[F.msgid] = ARGV[5]
 if ARGV[6] ~= "" then
-	f[13] = ARGV[6]
-	f[14] = ARGV[1]
+	f[F.last_error] = ARGV[6]
+	f[F.last_failed_at] = ARGV[1]
 end
-f[15] = ""
-f[16] = ARGV[1]
+f[F.next_at] = ""
+f[F.completed_at] = ARGV[1]
 remember(f, ARGV[1], ARGV[7], ARGV[8])
-redis.call("SET", KEYS[1], table.concat(f, "\31"), "EX", ARGV[9])
+redis.call("SET", KEYS[1], join(f), "EX", ARGV[9])
 return 1`)
 
 // setWeChat records WeChat's final status from its sent event.
@@ -148,8 +142,8 @@ if not cur then
 	return 0
 end
 local f = split(cur)
-f[17] = ARGV[1]
-redis.call("SET", KEYS[1], table.concat(f, "\31"), "KEEPTTL")
+f[F.wechat] = ARGV[1]
+redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 return 1`)
 
 // meet is one side arriving at a msgid's meeting key (Keys.Msg): it
