@@ -9,17 +9,17 @@ import (
 	"wxnotify/internal/config"
 )
 
-// The README's configuration table lists every variable each program reads,
+// docs/configuration.md's table lists every variable each program reads,
 // with the default the code has, and nothing else.
-func TestREADMEConfigurationTable(t *testing.T) {
+func TestConfigurationDocTable(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, table, found := strings.Cut(string(readme), "<!-- configuration -->")
+	_, table, found := strings.Cut(string(doc), "<!-- configuration -->")
 	if !found {
-		t.Fatal("README has no <!-- configuration --> table")
+		t.Fatal("docs/configuration.md has no <!-- configuration --> table")
 	}
 	row := regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\| ([^|]*) \\| ([^|]*) \\|")
 	type entry struct{ def, by string }
@@ -40,11 +40,11 @@ func TestREADMEConfigurationTable(t *testing.T) {
 				return // "–", "none", "built-in": the code has no default
 			}
 			if e.def != want {
-				t.Errorf("README: %s for %s has default %s; the code says %s", v.Name, program, e.def, want)
+				t.Errorf("docs/configuration.md: %s for %s has default %s; the code says %s", v.Name, program, e.def, want)
 			}
 			return
 		}
-		t.Errorf("README configuration table lacks %s (read by %s)", v.Name, program)
+		t.Errorf("docs/configuration.md's table lacks %s (read by %s)", v.Name, program)
 	}
 	known := map[string]bool{}
 	for _, v := range config.APIVariables() {
@@ -57,7 +57,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	}
 	for name := range rows {
 		if !known[name] {
-			t.Errorf("README documents %s, which no program reads", name)
+			t.Errorf("docs/configuration.md documents %s, which no program reads", name)
 		}
 	}
 }
