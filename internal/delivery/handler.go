@@ -154,22 +154,28 @@ func (h *Handler) begin(ctx context.Context, a *attempt) (outcome, bool) {
 		User: a.p.Receiver(), Notification: a.id, OpenID: a.p.OpenID, TemplateID: a.p.TemplateID,
 		LongTerm: a.p.LongTerm, Run: a.run, Until: a.deadline,
 	})
-	// RunScripts's error is each call's own, read below call by call.
-	_ = redisconn.RunScripts(ctx, h.rdb, begin.Call, claim.Call)
-	c, cerr := claim.Result()
-	if cerr == nil && c.State == subscriber.Claimed {
-		a.claimed, a.openid, a.ambiguous = true, c.OpenID, c.Ambiguous
+	if err := redisconn.RunScripts(ctx, h.rdb, begin.Call, claim.Call); err != nil {
+		// On a Cluster the claim may have run though the begin failed
+		// (on one node neither ran): a claim taken is undone.
+		c, cerr := claim.Result()
+		a.claimed = cerr == nil && c.State == subscriber.Claimed
+		o := retryFor("redis", 0, 0, err)
+		o.grantBack = !c.TookOver // a dead run's claim: it may have spent its grant
+		return o, true
+	}
+	c, err := claim.Result()
+	if err != nil {
+		return retryFor("redis", 0, 0, err), true
+	}
+	if c.State == subscriber.Claimed {
+		a.claimed, a.ambiguous = true, c.Ambiguous
 	}
 	done, res, err := begin.Done()
 	switch {
 	case err != nil:
-		o := retryFor("redis", 0, 0, err)
-		o.grantBack = !c.TookOver // a dead run's claim: it may have spent its grant
-		return o, true
+		return retryFor("redis", 0, 0, err), true
 	case done:
 		return outcome{verdict: alreadyFinished, result: res, grantBack: !c.TookOver, level: slog.LevelInfo}, true
-	case cerr != nil:
-		return retryFor("redis", 0, 0, fmt.Errorf("claim grant: %w", cerr)), true
 	}
 	a.openid = c.OpenID
 	switch c.State {

@@ -58,7 +58,7 @@ func API(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	deps := httpapi.Deps{
 		Logger: log, Identity: verifier, GrantSource: cfg.GrantSource,
-		Limiter:  ratelimit.PerMinute(rdb, "wxnotify:login:", cfg.LoginRatePerMinute),
+		Limiter:  ratelimit.Logins(rdb, cfg.LoginRatePerMinute),
 		APIKeys:  reveal(cfg.APIKeys),
 		Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		Gatherer: prom, Metrics: httpapi.NewMetrics(prom),
@@ -196,15 +196,7 @@ func consoleApp(a config.App, reg *registry.Registry, rdb redis.UniversalClient,
 		Token: func(ctx context.Context) (accesstoken.Health, error) {
 			return accesstoken.ReadHealth(ctx, rdb, a.AppID)
 		},
-		SendBacklog: func(ctx context.Context) (time.Duration, error) {
-			return ratelimit.Backlog(ctx, rdb, sendRatePrefix(a.AppID), a.AppID)
-		},
-		SendRate: func(ctx context.Context) (int, error) {
-			n, err := rdb.Get(ctx, sendRateKey(a.AppID)).Int()
-			if errors.Is(err, redis.Nil) {
-				return 0, nil
-			}
-			return n, err
-		},
+		SendBacklog: ratelimit.SendsOf(rdb, a.AppID).Backlog,
+		SendRate:    ratelimit.SendsOf(rdb, a.AppID).Announced,
 	}
 }

@@ -104,7 +104,7 @@ func appHandler(cfg config.Worker, app config.App, rdb redis.UniversalClient, lo
 	}
 	return delivery.New(delivery.Deps{
 		Redis: rdb, AppID: app.AppID, Tokens: tokens, Sender: client,
-		Limiter:   ratelimit.PerSecond(rdb, sendRatePrefix(app.AppID), app.SendRate, app.SendRate),
+		Limiter:   ratelimit.SendsOf(rdb, app.AppID).Limiter(app.SendRate),
 		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
 		SentEvents: cfg.SentEvents,
 	}), nil
@@ -153,20 +153,12 @@ func asynqLevel(level string) asynq.LogLevel {
 	return asynq.InfoLevel
 }
 
-// sendRatePrefix names the appid's shared send rate (keyed by the appid
-// under it); the api's console reads it.
-func sendRatePrefix(appID string) string { return "wxnotify:" + appID + ":send:" }
-
-// sendRateKey holds the send rate the last worker to start was configured
-// with, for the api's console (the api does not read SEND_RATE_PER_SECOND).
-func sendRateKey(appID string) string { return "wxnotify:" + appID + ":send_rate" }
-
 // announceSendRate writes the configured send rate for the console: once
 // at start, never per send. A failure only leaves the console without it.
 func announceSendRate(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, appID string, rate int) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := rdb.Set(ctx, sendRateKey(appID), rate, 0).Err(); err != nil {
+	if err := ratelimit.SendsOf(rdb, appID).Announce(ctx, rate); err != nil {
 		log.Warn("send rate not announced for the console", slog.Any("error", err))
 	}
 }
