@@ -8,7 +8,8 @@
 // measures one app's latency while the workers drain the other's backlog.
 //
 // It is a module of its own (deploy/bench/go.mod), so from the repository
-// root it runs with go -C:
+// root it runs with go -C, in deploy/bench (a relative -profile DIR lands
+// there):
 //
 //	go -C deploy/bench run .                 # full run (~5 minutes)
 //	go -C deploy/bench run . -quick          # about a minute
