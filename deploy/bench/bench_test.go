@@ -71,5 +71,5 @@ func TestBenchSmoke(t *testing.T) {
 
 func TestMain(m *testing.M) { cmdtest.Main(m, main) }
 
-// go run ./deploy/bench -h (or -help) prints the usage and succeeds.
+// go -C deploy/bench run . -h (or -help) prints the usage and succeeds.
 func TestHelpExitsZero(t *testing.T) { cmdtest.CheckHelp(t, "quick") }

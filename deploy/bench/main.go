@@ -7,10 +7,14 @@
 // figure. Its fairness phase serves two apps from one APPS_FILE and
 // measures one app's latency while the workers drain the other's backlog.
 //
-//	go run ./deploy/bench                 # full run (~5 minutes)
-//	go run ./deploy/bench -quick          # about a minute
-//	go run ./deploy/bench -only fairness  # the fairness phase alone
-//	go run ./deploy/bench -only compare   # asynq's floor, then the naive peer alone
+// It is a module of its own (deploy/bench/go.mod), so from the repository
+// root it runs with go -C, in deploy/bench (a relative -profile DIR lands
+// there):
+//
+//	go -C deploy/bench run .                 # full run (~5 minutes)
+//	go -C deploy/bench run . -quick          # about a minute
+//	go -C deploy/bench run . -only fairness  # the fairness phase alone
+//	go -C deploy/bench run . -only compare   # asynq's floor, then the naive peer alone
 package main
 
 import (

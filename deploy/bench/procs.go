@@ -19,31 +19,56 @@ import (
 	"wxnotify/internal/redistest"
 )
 
-// buildPrograms compiles the real api and worker into dir, the bench
-// itself for its bare gin mode, and the naive peer.
+// buildPrograms compiles into dir the real api and worker, from the
+// service's module at the repository root, and from the bench's own module
+// (deploy/bench) the bench itself, for its bare gin mode, and the naive peer.
 func buildPrograms(dir string) (map[string]string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	bench := filepath.Join(root, "deploy", "bench")
 	bins := map[string]string{}
-	for name, pkg := range map[string]string{"api": "./api", "worker": "./worker", "bench": "./deploy/bench", "naive": "./deploy/bench/naive"} {
+	for name, src := range map[string]struct{ dir, pkg string }{
+		"api": {root, "./api"}, "worker": {root, "./worker"}, "bench": {bench, "."}, "naive": {bench, "./naive"},
+	} {
 		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = moduleRoot()
+		cmd := exec.Command("go", "build", "-o", out, src.pkg)
+		cmd.Dir = src.dir
 		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build ./%s: %v\n%s", name, err, b)
+			return nil, fmt.Errorf("go build %s (in %s): %v\n%s", src.pkg, src.dir, err, b)
 		}
 		bins[name] = out
 	}
 	return bins, nil
 }
 
-// moduleRoot is the repository root (where go.mod is), from the working directory up.
-func moduleRoot() string {
-	dir, _ := os.Getwd()
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
+// repoRoot is the repository root: the nearest directory, from the working
+// directory up, whose go.mod is the service's module wxnotify (deploy/bench
+// has a go.mod of its own).
+func repoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modulePath(b) == "wxnotify" {
+			return d, nil
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("no go.mod of module wxnotify in %s or above: run the bench inside the repository", wd)
 		}
 	}
-	return dir
+}
+
+// modulePath is the path a go.mod's module directive names.
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 // proc is a child process of the benchmark.

@@ -14,8 +14,9 @@
 //	naive -worker -redis 127.0.0.1:6380 -db 1 -appid APPID -secret SECRET -wechat http://127.0.0.1:8090 -health 127.0.0.1:8082
 //
 // silenceper calls fixed https://api.weixin.qq.com URLs; -wechat points
-// them at the sandbox (sandbox.go). CI checks that silenceper never reaches
-// the api or worker programs.
+// them at the sandbox (sandbox.go). silenceper is required by the bench's
+// own module (deploy/bench/go.mod) alone, never by the service's, so it
+// cannot reach the api or worker programs; CI checks the service's go.mod.
 package main
 
 import (
