@@ -181,6 +181,10 @@ func (h *Handler) begin(ctx context.Context, a *attempt) (outcome, bool) {
 	switch c.State {
 	case subscriber.Busy:
 		return outcome{verdict: claimHeld, wait: c.HeldFor + time.Second, err: errClaimHeld, level: slog.LevelWarn}, true
+	case subscriber.UserBusy:
+		// One send at a time per user: WeChat refuses concurrent sends
+		// to one openid (43108). Back when the other send has ended.
+		return deferFor("user_busy", 0, userBusyWait(c.HeldFor), errUserBusy), true
 	case subscriber.NotBound:
 		return skippedFor(record.ReasonNotBound, 0), true
 	case subscriber.Unsubscribed:
@@ -196,6 +200,18 @@ func (h *Handler) begin(ctx context.Context, a *attempt) (outcome, bool) {
 
 // errClaimHeld: another run of the same task holds its claim.
 var errClaimHeld = errors.New("another run of this notification holds its claim")
+
+// errUserBusy: another notification's run is sending to the same user.
+var errUserBusy = errors.New("another notification is being sent to this user")
+
+// userBusyWait is how long a notification waits for another one's send to
+// the same user: a send and its record take milliseconds, so a short wait
+// with jitter (several may wait for one user), never past the holder's
+// deadline.
+func userBusyWait(held time.Duration) time.Duration {
+	wait := 200*time.Millisecond + rand.N(300*time.Millisecond)
+	return min(wait, max(held, 50*time.Millisecond))
+}
 
 // takeRateSlot waits briefly in place for the appid's send rate; a longer
 // wait defers the task instead of holding a worker slot.
@@ -383,7 +399,7 @@ func (h *Handler) complete(ctx context.Context, a *attempt, o outcome) error {
 	var after []*redisconn.ScriptCall
 	user := a.p.Receiver()
 	if a.claimed || a.ambiguous || o.zeroGrant {
-		after = append(after, h.grants.EndCall(user, a.id, a.p.TemplateID, o.zeroGrant))
+		after = append(after, h.grants.EndCall(user, a.id, a.p.TemplateID, a.run, o.zeroGrant))
 	}
 	var link record.Link
 	if o.verdict == delivered && h.sentEvents {

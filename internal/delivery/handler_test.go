@@ -222,3 +222,57 @@ func TestNoGrantAtWeChatZeroesTheGrants(t *testing.T) {
 		t.Fatal("the claim outlived the notification")
 	}
 }
+
+// blockingSender holds every send until release is closed, telling started.
+type blockingSender struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s blockingSender) SendSubscribe(context.Context, string, wechat.Message) (string, error) {
+	s.started <- struct{}{}
+	<-s.release
+	return "msgid-2", nil
+}
+
+// One send at a time per user (WeChat refuses concurrent sends to one
+// openid with 43108): a notification whose user is being sent another one
+// waits, spending neither a retry nor a grant, and goes out after it.
+func TestOneSendAtATimePerUser(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture(t, false)
+	ctx := context.Background()
+	f.bind("u1", 2)
+	slow := blockingSender{started: make(chan struct{}), release: make(chan struct{})}
+	first := make(chan error, 1)
+	go func() {
+		_, err := f.runWith(slow, "u1", "order-first", 0)
+		first <- err
+	}()
+	<-slow.started // the first notification is at WeChat now
+	p := task.Payload{Template: "order_arrived", TemplateID: tmpl, UserID: "u1", DedupeKey: "order-second",
+		Data: map[string]string{"thing1": "x"}, CreatedAt: time.Now()}
+	b, _ := p.Encode()
+	second := task.ID("order_arrived", "order-second")
+	h := New(Deps{Redis: f.rdb, AppID: "wxapp", Tokens: fakeTokens{}, Sender: fakeSender{}, Limiter: openLimiter{},
+		Retention: time.Hour, RetryBase: time.Second, RetryCap: time.Minute,
+		Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry()).App("test")})
+	err := h.process(ctx, &attempt{task: asynq.NewTask(task.Type, b), id: second, maxRetry: 5})
+	var r *retryAfter
+	if !errors.As(err, &r) || r.failure || !errors.Is(err, errUserBusy) || r.delay <= 0 || r.delay > time.Second {
+		t.Fatalf("a second notification while the first is sent: %v; want a short deferral that is no failure", err)
+	}
+	if g := f.rdb.HGet(ctx, f.keys.Grants("u1"), tmpl).Val(); g != "1" {
+		t.Fatalf("grants while the first is sent: %s; want 1 (the second took none)", g)
+	}
+	close(slow.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := h.process(ctx, &attempt{task: asynq.NewTask(task.Type, b), id: second, maxRetry: 5}); err != nil {
+		t.Fatalf("the second after the first: %v", err)
+	}
+	if st := f.status(second); st.State != record.Completed || st.Result.Status != record.Delivered || st.Attempts != 1 {
+		t.Fatalf("the second: %+v; want delivered at its first counted attempt", st)
+	}
+}

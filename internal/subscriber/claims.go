@@ -46,6 +46,9 @@ const (
 	NoGrant ClaimState = "no_grant"
 	// Unsubscribed: the user turned the template off in WeChat's settings.
 	Unsubscribed ClaimState = "unsubscribed"
+	// UserBusy: another notification's run is sending to the user now,
+	// and WeChat refuses concurrent sends to one openid (43108).
+	UserBusy ClaimState = "user_busy"
 )
 
 // ClaimRequest is one run's claim of a grant for a notification.
@@ -70,7 +73,7 @@ type Claim struct{ Call *redisconn.ScriptCall }
 func (c *Claims) ClaimCall(r ClaimRequest) Claim {
 	return Claim{&redisconn.ScriptCall{Script: claim,
 		Keys: []string{c.keys.Binding(r.User), c.keys.Grants(r.User), c.keys.Ambiguous(r.User, r.Notification),
-			c.keys.Claim(r.User, r.Notification), c.keys.Unsubscribed(r.User)},
+			c.keys.Claim(r.User, r.Notification), c.keys.Unsubscribed(r.User), c.keys.Sending(r.User)},
 		Args: []any{r.OpenID, r.TemplateID, flag(r.LongTerm), seconds(markerTTL), r.Run, time.Until(r.Until).Milliseconds()}}}
 }
 
@@ -84,7 +87,8 @@ type ClaimAnswer struct {
 	// TookOver: the claim was a dead run's, past its deadline; the grant
 	// is the one that run claimed.
 	TookOver bool
-	// HeldFor is, for Busy, how long the holding run may still act.
+	// HeldFor is, for Busy and UserBusy, how long the holding run may
+	// still act.
 	HeldFor time.Duration
 }
 
@@ -103,7 +107,7 @@ func (c Claim) Result() (ClaimAnswer, error) {
 	a.OpenID, _ = v[1].(string)
 	third, _ := v[2].(int64)
 	took, _ := v[3].(int64)
-	if a.State == Busy {
+	if a.State == Busy || a.State == UserBusy {
 		a.HeldFor = time.Duration(third) * time.Millisecond
 	} else {
 		a.Ambiguous = third == 1
@@ -126,7 +130,7 @@ type ReleaseRequest struct {
 // claim over (this run outlived its deadline): the grant is that run's,
 // and nothing changes.
 func (c *Claims) Release(ctx context.Context, r ReleaseRequest) (mine bool, err error) {
-	n, err := release.Run(ctx, c.rdb, []string{c.keys.Grants(r.User), c.keys.Ambiguous(r.User, r.Notification), c.keys.Claim(r.User, r.Notification)},
+	n, err := release.Run(ctx, c.rdb, []string{c.keys.Grants(r.User), c.keys.Ambiguous(r.User, r.Notification), c.keys.Claim(r.User, r.Notification), c.keys.Sending(r.User)},
 		r.TemplateID, flag(r.GiveBack), flag(r.Ambiguous), seconds(markerTTL), r.Run).Int()
 	if err != nil {
 		return false, fmt.Errorf("release claim: %w", err)
@@ -135,12 +139,13 @@ func (c *Claims) Release(ctx context.Context, r ReleaseRequest) (mine bool, err 
 }
 
 // EndCall ends a finished notification's claim and ambiguity markers, and
-// sets the user's grants of templateID to zero when WeChat said there are
-// none left (43101). A script, so that it shares a round trip with others.
-func (c *Claims) EndCall(user, notification, templateID string, zeroGrant bool) *redisconn.ScriptCall {
+// run's hold on sending to the user; it sets the user's grants of
+// templateID to zero when WeChat said there are none left (43101). A
+// script, so that it shares a round trip with others.
+func (c *Claims) EndCall(user, notification, templateID, run string, zeroGrant bool) *redisconn.ScriptCall {
 	return &redisconn.ScriptCall{Script: end,
-		Keys: []string{c.keys.Claim(user, notification), c.keys.Ambiguous(user, notification), c.keys.Grants(user)},
-		Args: []any{templateID, flag(zeroGrant)}}
+		Keys: []string{c.keys.Claim(user, notification), c.keys.Ambiguous(user, notification), c.keys.Grants(user), c.keys.Sending(user)},
+		Args: []any{templateID, flag(zeroGrant), run}}
 }
 
 // claim decides, in one round trip, whether a notification may be sent:
@@ -160,12 +165,18 @@ func (c *Claims) EndCall(user, notification, templateID string, zeroGrant bool) 
 // record's to say (package record, beginAttempt).
 //
 // The third value reports ambiguity: the ambiguous marker of an earlier
-// timed-out attempt, or a claim taken over; for "busy", the milliseconds
-// the holding run has left. The fourth is 1 for a claim taken over. A user
-// who turned the template off in settings gets "unsubscribed".
+// timed-out attempt, or a claim taken over; for "busy" and "user_busy",
+// the milliseconds the holding run has left. The fourth is 1 for a claim
+// taken over. A user who turned the template off in settings gets
+// "unsubscribed".
+//
+// A run that may send also takes the user's sending slot until its
+// deadline: WeChat refuses concurrent sends to one openid (43108), so while
+// another notification's run holds it, the claim answers "user_busy" and
+// takes nothing.
 //
 // KEYS: binding, grants, ambiguous marker, claim marker, unsubscribed
-// templates (one hash slot).
+// templates, sending slot (one hash slot).
 // ARGV: openid from the payload ("" to use the binding), template id, "1"
 // for long-term, marker TTL in seconds, this run's name, milliseconds this
 // run may still act. Times are Redis's own clock, so that workers' clocks
@@ -181,11 +192,23 @@ end
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mine = ARGV[5] .. " " .. tostring(now + tonumber(ARGV[6]))
+local function sending()
+	if tonumber(ARGV[6]) <= 0 then
+		return true
+	end
+	if redis.call("SET", KEYS[6], ARGV[5], "PX", ARGV[6], "NX") then
+		return true
+	end
+	return redis.call("GET", KEYS[6]) == ARGV[5]
+end
 local held = redis.call("GET", KEYS[4])
 if held then
 	local owner, deadline = string.match(held, "^(%S+) (%d+)$")
 	if owner and owner ~= ARGV[5] and tonumber(deadline) > now then
 		return {"busy", openid, tonumber(deadline) - now, 0}
+	end
+	if not sending() then
+		return {"user_busy", openid, redis.call("PTTL", KEYS[6]), 0}
 	end
 	redis.call("SET", KEYS[4], mine, "EX", ARGV[4])
 	return {"claimed", openid, 1, 1}
@@ -197,6 +220,9 @@ if n <= 0 then
 		return {"unsubscribed", openid, ambiguous, 0}
 	end
 	return {"no_grant", openid, ambiguous, 0}
+end
+if not sending() then
+	return {"user_busy", openid, redis.call("PTTL", KEYS[6]), 0}
 end
 if ARGV[3] ~= "1" then
 	redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
@@ -211,10 +237,15 @@ return {"claimed", openid, ambiguous, 0}`)
 // A run whose claim was taken over (it outlived its deadline) changes
 // nothing: the grant is the new run's. Returns 0 then, else 1.
 //
-// KEYS: grants, ambiguous marker, claim marker. ARGV: template id, "1" to
-// give the grant back, "1" if ambiguous, marker TTL in seconds, this run's
-// name.
+// The run's hold on sending to the user ends with it.
+//
+// KEYS: grants, ambiguous marker, claim marker, sending slot. ARGV:
+// template id, "1" to give the grant back, "1" if ambiguous, marker TTL in
+// seconds, this run's name.
 var release = redisconn.NewScript(`
+if redis.call("GET", KEYS[4]) == ARGV[5] then
+	redis.call("DEL", KEYS[4])
+end
 local held = redis.call("GET", KEYS[3]) or ""
 if string.sub(held, 1, #ARGV[5] + 1) ~= ARGV[5] .. " " then
 	return 0
@@ -228,12 +259,16 @@ if ARGV[3] == "1" then
 end
 return 1`)
 
-// end deletes a finished notification's claim and ambiguity markers and,
-// when asked, zeroes the user's grants of the template.
-// KEYS: claim marker, ambiguous marker, grants. ARGV: template id, "1" to
-// zero its grants.
+// end deletes a finished notification's claim and ambiguity markers, ends
+// the run's hold on sending to the user and, when asked, zeroes the user's
+// grants of the template.
+// KEYS: claim marker, ambiguous marker, grants, sending slot. ARGV:
+// template id, "1" to zero its grants, the run's name.
 var end = redisconn.NewScript(`
 redis.call("DEL", KEYS[1], KEYS[2])
+if redis.call("GET", KEYS[4]) == ARGV[3] then
+	redis.call("DEL", KEYS[4])
+end
 if ARGV[2] == "1" then
 	redis.call("HSET", KEYS[3], ARGV[1], 0)
 end

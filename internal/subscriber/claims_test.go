@@ -67,6 +67,7 @@ func TestClaimStep(t *testing.T) {
 	// second grant is taken, and the run is flagged ambiguous (the first may
 	// have sent).
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 0)
+	rdb.Del(ctx, k.Sending("u1")) // run-t1 ended: it no longer sends to u1
 	runClaimAs(t, h, "u1", "", "t4", false, "dead", time.Minute) // no grant: not claimed
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 1)
 	runClaimAs(t, h, "u1", "", "t4", false, "dead", 0)
@@ -105,11 +106,13 @@ func TestClaimStep(t *testing.T) {
 		t.Fatalf("long-term grant after claim: %s; want 1", n)
 	}
 	// The payload's openid wins over the binding's.
+	rdb.Del(ctx, k.Sending("u1")) // each earlier run has ended
 	if got := runClaim(t, h, "u1", "o-named", "t3", true); got[1] != "o-named" {
 		t.Fatalf("payload openid: %v", got)
 	}
 	// An ambiguous marker is reported.
 	rdb.Set(ctx, k.Ambiguous("u1", "t5"), "1", 0)
+	rdb.Del(ctx, k.Sending("u1"))
 	if got := runClaim(t, h, "u1", "", "t5", false); got[2] != int64(1) {
 		t.Fatalf("ambiguous marker: %v", got)
 	}
@@ -129,5 +132,55 @@ func BenchmarkClaim(b *testing.B) {
 		if got := runClaim(b, h, "u1", "", fmt.Sprint("task-", i), false); got[0] != "claimed" {
 			b.Fatal(got)
 		}
+	}
+}
+
+// One send at a time per user (WeChat answers concurrent sends to one
+// openid with 43108): while one notification's run may send to a user,
+// another notification's claim answers user_busy and takes nothing; once
+// the first run releases or ends, the second claims.
+func TestOneSendAtATimePerUser(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.New(t)
+	c := NewClaims(rdb, "wxapp")
+	ctx := context.Background()
+	k := NewKeys("wxapp")
+	rdb.HSet(ctx, k.Binding("u1"), "openid", "o-1")
+	rdb.HSet(ctx, k.Grants("u1"), tmpl, 3)
+	grants := func() string { return rdb.HGet(ctx, k.Grants("u1"), tmpl).Val() }
+
+	if got := runClaim(t, c, "u1", "", "n1", false); got[0] != "claimed" {
+		t.Fatalf("first notification: %v", got)
+	}
+	got := runClaim(t, c, "u1", "", "n2", false)
+	if left, _ := got[2].(int64); got[0] != "user_busy" || left <= 0 || left > time.Minute.Milliseconds() || grants() != "2" {
+		t.Fatalf("second notification while the first sends: %v, grants %s; want user_busy with the holder's time left, grants 2", got, grants())
+	}
+	// Another user is not held up.
+	rdb.HSet(ctx, k.Binding("u2"), "openid", "o-2")
+	rdb.HSet(ctx, k.Grants("u2"), tmpl, 1)
+	if got := runClaim(t, c, "u2", "", "n3", false); got[0] != "claimed" {
+		t.Fatalf("another user: %v", got)
+	}
+	// The first run gives its grant back: the second may send.
+	if _, err := c.Release(ctx, ReleaseRequest{User: "u1", Notification: "n1", TemplateID: tmpl, GiveBack: true, Run: "run-n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := runClaim(t, c, "u1", "", "n2", false); got[0] != "claimed" {
+		t.Fatalf("after the first released: %v", got)
+	}
+	// The second completes: its end frees the user for a third.
+	if err := redisconn.RunScripts(ctx, rdb, c.EndCall("u1", "n2", tmpl, "run-n2", false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := runClaim(t, c, "u1", "", "n4", false); got[0] != "claimed" {
+		t.Fatalf("after the second ended: %v", got)
+	}
+	// An end by a run that no longer holds the slot leaves the holder's.
+	if err := redisconn.RunScripts(ctx, rdb, c.EndCall("u1", "n2", tmpl, "run-n2", false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := runClaim(t, c, "u1", "", "n5", false); got[0] != "user_busy" {
+		t.Fatalf("a stale end freed the holder's slot: %v", got)
 	}
 }

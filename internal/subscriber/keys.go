@@ -41,6 +41,11 @@ func (k Keys) Ambiguous(userID, notificationID string) string {
 	return k.user(userID) + ":ambiguous:" + notificationID
 }
 
+// Sending names the run that is sending to the user now: WeChat refuses
+// concurrent sends to one openid (43108), so a user gets one at a time.
+// It expires at that run's deadline.
+func (k Keys) Sending(userID string) string { return k.user(userID) + ":sending" }
+
 // Unsubscribed is the hash template_id → when the user turned the template
 // off in WeChat's settings (subscribe_msg_change_event).
 func (k Keys) Unsubscribed(userID string) string { return k.user(userID) + ":unsubscribed" }
