@@ -67,7 +67,7 @@ func TestClaimStep(t *testing.T) {
 	// second grant is taken, and the run is flagged ambiguous (the first may
 	// have sent).
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 0)
-	rdb.Del(ctx, k.Sending("u1")) // run-t1 ended: it no longer sends to u1
+	rdb.Del(ctx, k.Sending("u1"))                                // run-t1 ended: it no longer sends to u1
 	runClaimAs(t, h, "u1", "", "t4", false, "dead", time.Minute) // no grant: not claimed
 	rdb.HSet(ctx, k.Grants("u1"), tmpl, 1)
 	runClaimAs(t, h, "u1", "", "t4", false, "dead", 0)
