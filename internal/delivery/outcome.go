@@ -138,9 +138,6 @@ func (o outcome) class() record.Class {
 	return ""
 }
 
-// completes reports whether the outcome completes the notification.
-func (o outcome) completes() bool { return o.verdict == delivered || o.verdict == skipped }
-
 // exhausted is o when the task has no retry left: asynq archives a task
 // whose failures reached its MaxRetry, whatever error it returns next, so
 // the attempt says so itself — in the record, the count and the log line —

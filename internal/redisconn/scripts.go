@@ -96,18 +96,6 @@ func newBatch(c redis.UniversalClient, calls []*ScriptCall) *batch {
 	return b
 }
 
-// scripts are the scripts the batch sends.
-func (b *batch) scripts() []*Script {
-	if b.comb != nil {
-		return []*Script{b.comb}
-	}
-	s := make([]*Script, len(b.calls))
-	for i, sc := range b.calls {
-		s[i] = sc.Script
-	}
-	return s
-}
-
 // add adds the batch's EVALSHAs to p. The answers are the calls' once
 // finish has run, after p.
 func (b *batch) add(ctx context.Context, p redis.Pipeliner) {
@@ -118,20 +106,6 @@ func (b *batch) add(ctx context.Context, p redis.Pipeliner) {
 	for _, sc := range b.calls {
 		sc.Cmd = sc.Script.EvalSha(ctx, p, sc.Keys, sc.Args...)
 	}
-}
-
-// noScript reports whether one of the batch's EVALSHAs met NOSCRIPT; call
-// it before finish.
-func (b *batch) noScript() bool {
-	if b.comb != nil {
-		return redis.HasErrorPrefix(b.cmd.Err(), "NOSCRIPT")
-	}
-	for _, sc := range b.calls {
-		if redis.HasErrorPrefix(sc.Cmd.Err(), "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
 }
 
 // finish makes again by EVAL what met NOSCRIPT, hands the calls their
