@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"wxnotify/internal/registry"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wxevent"
 )
 
@@ -31,6 +32,9 @@ type App struct {
 	Events *wxevent.Verifier
 	// APIKeys are order-service keys that act as this app only.
 	APIKeys []string
+	// DefaultChannel is the channel of a notification that carries a
+	// WeChat Pay order and names none (task.ChannelAuto when empty).
+	DefaultChannel task.Channel
 }
 
 // apps are the served apps, the first one also answering what names no app

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ type notifyRequest struct {
 	DedupeKey string         `json:"dedupe_key"`
 	Data      map[string]any `json:"data"`
 	SendAt    string         `json:"send_at"`
+	// Channel and Order: the order channel for a WeChat Pay order (order.go).
+	Channel string        `json:"channel"`
+	Order   *orderRequest `json:"order"`
 }
 
 type notifyResponse struct {
@@ -93,7 +97,24 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 	if !ok {
 		return app
 	}
+	channel, msg, ok := channelOf(req.Channel, req.Order != nil, cmp.Or(app.DefaultChannel, task.ChannelAuto))
+	if !ok {
+		fail(c, http.StatusBadRequest, "invalid_field", msg, "channel")
+		return app
+	}
+	order, field, msg := checkOrder(channel, req.Order, time.Now())
+	if field != "" {
+		fail(c, http.StatusBadRequest, "invalid_field", msg, field)
+		return app
+	}
+	if req.Data == nil && channel != task.ChannelOrder {
+		fail(c, http.StatusBadRequest, "invalid_field", "data is required: the template's fields, e.g. {\"item_name\": \"…\"}", "data")
+		return app
+	}
 	rendered, err := tmpl.Render(req.Data)
+	if channel == task.ChannelOrder && req.Data == nil {
+		rendered, err = registry.Rendered{}, nil // WeChat writes the buyer's message itself
+	}
 	if err != nil {
 		var fe *registry.FieldError
 		if errors.As(err, &fe) {
@@ -108,7 +129,10 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 		UserID: req.UserID, OpenID: req.OpenID, DedupeKey: req.DedupeKey,
 		Page: rendered.Page, Data: rendered.Data,
 		MiniprogramState: tmpl.MiniprogramState, Lang: tmpl.Lang,
-		CreatedAt: time.Now().UTC(),
+		CreatedAt: time.Now().UTC(), Order: order,
+	}
+	if channel != task.ChannelSubscribe {
+		p.Channel = channel
 	}
 	if req.SendAt != "" {
 		at, _ := time.Parse(time.RFC3339, req.SendAt) // checked in checkNotify
@@ -174,9 +198,6 @@ func (h *handlers) checkNotify(c *gin.Context, app *App, req *notifyRequest) (*r
 	if req.DedupeKey == "" || len(req.DedupeKey) > 256 || strings.ContainsFunc(req.DedupeKey, unicode.IsControl) {
 		return bad("dedupe_key", "dedupe_key is required: 1 to 256 characters identifying this notification (e.g. the order id)")
 	}
-	if req.Data == nil {
-		return bad("data", "data is required: the template's fields, e.g. {\"item_name\": \"…\"}")
-	}
 	if req.SendAt != "" {
 		at, err := time.Parse(time.RFC3339, req.SendAt)
 		if err != nil {
@@ -217,6 +238,9 @@ type statusResponse struct {
 	WeChat *record.WeChatResult `json:"wechat,omitempty"`
 	// History is the last attempts, oldest first.
 	History []record.Attempt `json:"history"`
+	// OrderState is the WeChat Pay order's state as WeChat last reported
+	// it, for a notification on the order channel.
+	OrderState string `json:"order_state,omitempty"`
 }
 
 // notificationStatus is GET /v1/notifications/{id}.
@@ -242,7 +266,12 @@ func (h *handlers) lookupNotification(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid_field", "dedupe_key is required: the key the notification was posted with", "dedupe_key")
 		return
 	}
-	st, err := appOf(c).Records.Lookup(c.Request.Context(), template, key)
+	channel, msg, ok := channelOf(c.Query("channel"), false, "")
+	if !ok {
+		fail(c, http.StatusBadRequest, "invalid_field", msg, "channel")
+		return
+	}
+	st, err := appOf(c).Records.LookupOn(c.Request.Context(), channel, template, key)
 	h.answerStatus(c, st, err)
 }
 
@@ -268,7 +297,7 @@ func statusOf(st record.Status) statusResponse {
 		Attempts: st.Attempts, MaxRetry: st.MaxRetry, LastError: st.LastError,
 		LastFailedAt: timeOrNil(st.LastFailedAt), NextProcessAt: timeOrNil(st.NextProcessAt),
 		CompletedAt: timeOrNil(st.CompletedAt), CreatedAt: timeOrNil(st.CreatedAt), SendAt: st.SendAt,
-		Result: st.Result, WeChat: st.WeChat, History: history,
+		Result: st.Result, WeChat: st.WeChat, History: history, OrderState: record.OrderStates[st.OrderState],
 	}
 }
 

@@ -124,6 +124,23 @@ func TestNotifyValidation(t *testing.T) {
 		{"invalid UTF-8", "{\"template\":\"order_arrived\",\"user_id\":\"\x89u\"}", "invalid_json", "", "UTF-8"},
 		{"other case", edit(func(m map[string]any) { m["TEMPLATE"] = m["template"]; delete(m, "template") }), "unknown_field", "TEMPLATE", "case-sensitive"},
 		{"duplicate key", `{"template":"order_arrived","template":"transit_reminder"}`, "duplicate_field", "template", "twice"},
+		{"unknown channel", edit(func(m map[string]any) { m["channel"] = "sms" }), "invalid_field", "channel", "not one of"},
+		{"order channel, no order", edit(func(m map[string]any) { m["channel"] = "order" }), "invalid_field", "order", "needs the WeChat Pay order"},
+		{"order on a subscribe message", edit(func(m map[string]any) { m["channel"] = "subscribe"; m["order"] = shipped() }), "invalid_field", "order", "only for the order channel"},
+		{"order not named", edit(func(m map[string]any) { o := shipped(); delete(o, "transaction_id"); m["order"] = o }), "invalid_field", "order.transaction_id", "mchid and out_trade_no"},
+		{"order named twice", edit(func(m map[string]any) { o := shipped(); o["mchid"] = "1230000109"; m["order"] = o }), "invalid_field", "order.transaction_id", "not both"},
+		{"bad event", edit(func(m map[string]any) { o := shipped(); o["event"] = "lost"; m["order"] = o }), "invalid_field", "order.event", "shipped or arrived"},
+		{"bad logistics", edit(func(m map[string]any) { o := shipped(); o["logistics_type"] = 9; m["order"] = o }), "invalid_field", "order.logistics_type", "1 (express)"},
+		{"no parcels", edit(func(m map[string]any) { o := shipped(); o["shipments"] = []any{}; m["order"] = o }), "invalid_field", "order.shipments", "list the parcels"},
+		{"express without tracking", edit(func(m map[string]any) {
+			o := shipped()
+			o["shipments"] = []any{map[string]any{"item_desc": "牛肉面 x2"}}
+			m["order"] = o
+		}), "invalid_field", "order.shipments[0].tracking_no", "tracking_no and express_company"},
+		{"arrived with parcels", edit(func(m map[string]any) { o := shipped(); o["event"] = "arrived"; m["order"] = o }), "invalid_field", "order.shipments", "carries no shipping"},
+		{"arrived in the future", edit(func(m map[string]any) {
+			m["order"] = map[string]any{"transaction_id": "4200000001", "event": "arrived", "received_at": time.Now().Add(time.Hour).Format(time.RFC3339)}
+		}), "invalid_field", "order.received_at", "in the future"},
 	} {
 		r := e.do("POST", "/v1/notifications", bearer(apiKey), tc.body)
 		if r.status != 400 || r.errCode() != tc.code || r.errField() != tc.field || !strings.Contains(str(r.body, "error", "message"), tc.message) {
@@ -140,6 +157,49 @@ func TestNotifyValidation(t *testing.T) {
 	}
 	if n, _ := asynq.NewInspectorFromRedisClient(e.rdb).GetQueueInfo(task.QueueName); n != nil && n.Size != 0 {
 		t.Fatalf("%d tasks enqueued by refused requests", n.Size)
+	}
+}
+
+// shipped is a valid "shipped" order for the order channel.
+func shipped() map[string]any {
+	return map[string]any{"transaction_id": "4200000001", "event": "shipped", "logistics_type": 1,
+		"shipments": []any{map[string]any{"tracking_no": "SF1234567890", "express_company": "SF", "item_desc": "牛肉面 x2"}}}
+}
+
+// The order channel takes a WeChat Pay order instead of a grant: the
+// notification is its own (a subscribe message for the same order is
+// another), carries the order to the worker, and is found by its channel.
+func TestNotifyOnTheOrderChannel(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	body := orderRequest("u-1", "order-ch")
+	delete(body, "data")
+	body["channel"] = "order"
+	body["order"] = shipped()
+	r := e.do("POST", "/v1/notifications", bearer(apiKey), body)
+	e.want(r, 202, "")
+	id := str(r.body, "id")
+	sub := e.do("POST", "/v1/notifications", bearer(apiKey), orderRequest("u-1", "order-ch"))
+	e.want(sub, 202, "")
+	if str(sub.body, "id") == id {
+		t.Fatal("the order channel's notification and the subscribe message share an id")
+	}
+	p := e.taskPayload(id)
+	if p.Channel != task.ChannelOrder || p.Order == nil || p.Order.TransactionID != "4200000001" || p.Order.DeliveryMode != 1 ||
+		len(p.Order.Shipments) != 1 || p.Order.Shipments[0].TrackingNo != "SF1234567890" {
+		t.Fatalf("the task carries %+v, order %+v", p, p.Order)
+	}
+	got := e.do("GET", "/v1/notifications?template=order_arrived&dedupe_key=order-ch&channel=order", bearer(apiKey), nil)
+	if got.status != 200 || str(got.body, "id") != id {
+		t.Fatalf("lookup on the order channel: %d %s", got.status, got.raw)
+	}
+	// Without a channel, an order goes by the app's default: auto.
+	auto := orderRequest("u-1", "order-auto")
+	auto["order"] = shipped()
+	r = e.do("POST", "/v1/notifications", bearer(apiKey), auto)
+	e.want(r, 202, "")
+	if p := e.taskPayload(str(r.body, "id")); p.Channel != task.ChannelAuto || p.Order == nil || len(p.Data) == 0 {
+		t.Fatalf("an order without a channel: %+v", p)
 	}
 }
 

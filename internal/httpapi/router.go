@@ -48,7 +48,7 @@ type Intake interface {
 // WeChat's word on delivered ones; *record.Store is one.
 type Records interface {
 	Status(ctx context.Context, id string) (record.Status, error)
-	Lookup(ctx context.Context, template, dedupeKey string) (record.Status, error)
+	LookupOn(ctx context.Context, c task.Channel, template, dedupeKey string) (record.Status, error)
 	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]record.Status, string, error)
 	RecordWeChatResult(ctx context.Context, msgid string, r record.WeChatResult) error
 }

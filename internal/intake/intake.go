@@ -63,7 +63,7 @@ type Accepted struct {
 // The record comes first, so that a worker never takes a task whose record
 // is not there yet; a finished notification is never queued again.
 func (q *Queue) Enqueue(ctx context.Context, p task.Payload) (Accepted, error) {
-	id := task.ID(p.Template, p.DedupeKey)
+	id := task.IDOn(p.Channel, p.Template, p.DedupeKey)
 	created, st, err := q.records.Create(ctx, id, record.From(p, q.maxRetry))
 	if err != nil {
 		return Accepted{}, err

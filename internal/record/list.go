@@ -19,6 +19,11 @@ func (s *Store) Lookup(ctx context.Context, template, dedupeKey string) (Status,
 	return s.Status(ctx, task.ID(template, dedupeKey))
 }
 
+// LookupOn is Lookup for a notification posted on channel c.
+func (s *Store) LookupOn(ctx context.Context, c task.Channel, template, dedupeKey string) (Status, error) {
+	return s.Status(ctx, task.IDOn(c, template, dedupeKey))
+}
+
 // ErrBadCursor is returned for a cursor UserNotifications did not give.
 var ErrBadCursor = errors.New("not a cursor of this listing")
 

@@ -51,8 +51,14 @@ const (
 	fCompletedAt  // Unix seconds
 	fWeChat       // errcode,status,unix seconds
 	fHistory      // unix,outcome,errcode;… oldest first, at most historyLen
+	// Version 2 added the two below; a version 1 record reads them empty.
+	fChannel    // the channel that delivered: empty for a subscribe message, or "order"
+	fOrderState // the WeChat Pay order's state as WeChat last reported it (1–6), or empty
 	nFields
 )
+
+// v1Fields is how many fields a version 1 record has.
+const v1Fields = fHistory + 1
 
 // fieldNames names the fields for the Lua scripts (luaFields).
 var fieldNames = [nFields]string{
@@ -60,7 +66,7 @@ var fieldNames = [nFields]string{
 	fCreated: "created", fSendAt: "send_at", fMaxRetry: "max_retry", fAttempts: "attempts",
 	fResult: "result", fReason: "reason", fMsgID: "msgid", fLastError: "last_error",
 	fLastFailedAt: "last_failed_at", fNextAt: "next_at", fCompletedAt: "completed_at",
-	fWeChat: "wechat", fHistory: "history",
+	fWeChat: "wechat", fHistory: "history", fChannel: "channel", fOrderState: "order_state",
 }
 
 // luaFields is the Lua table F of the field positions by name (Lua counts
@@ -76,7 +82,7 @@ func luaFields() string {
 }
 
 const (
-	recordVersion = "1"
+	recordVersion = "2"
 	sep           = "\x1f"
 	// historyLen bounds the attempt history a record keeps: the first
 	// attempts and the last ones tell the story; a notification retried a
@@ -116,6 +122,9 @@ type Result struct {
 	MsgID string `json:"msgid,omitempty"`
 	// Reason says why it was skipped: not_bound, no_grant, probably_delivered, unsubscribed.
 	Reason string `json:"reason,omitempty"`
+	// Channel is "order" when WeChat's order shipping service delivered
+	// it, empty for a subscribe message.
+	Channel string `json:"channel,omitempty"`
 }
 
 // Result statuses and skip reasons.
@@ -165,9 +174,16 @@ type Status struct {
 	// WeChat is WeChat's final word on the delivery, from its
 	// subscribe_msg_sent_event push, once it has come.
 	WeChat *WeChatResult
-	// History is the notification's last attempts, oldest first.
+	// History is the notification's last attempts, oldest first, and
+	// WeChat's word on its order (order_shipped, order_confirmed, …).
 	History []Attempt
+	// OrderState is the WeChat Pay order's state as WeChat last reported
+	// it (OrderStates), 0 before it did.
+	OrderState int
 }
+
+// OrderStates name the order states of WeChat's order shipping service.
+var OrderStates = map[int]string{1: "unshipped", 2: "shipped", 3: "confirmed", 4: "completed", 5: "refunded", 6: "settled"}
 
 // New is what a record starts from: the notification as accepted.
 type New struct {
@@ -199,7 +215,9 @@ func (n New) encode() string {
 // decode reads a stored record into the status of notification id.
 func decode(id, s string) (Status, error) {
 	f := strings.Split(s, sep)
-	if len(f) != nFields || f[fVersion] != recordVersion {
+	if f[0] == "1" && len(f) == v1Fields {
+		f = append(f, make([]string, nFields-v1Fields)...) // written before version 2
+	} else if len(f) != nFields || f[fVersion] != recordVersion {
 		return Status{}, fmt.Errorf("notification %s: record of %d fields, version %q", id, len(f), f[fVersion])
 	}
 	st := Status{
@@ -208,6 +226,7 @@ func decode(id, s string) (Status, error) {
 		CompletedAt: unixTime(f[fCompletedAt]),
 	}
 	st.Attempts, _ = strconv.Atoi(f[fAttempts])
+	st.OrderState, _ = strconv.Atoi(f[fOrderState])
 	st.MaxRetry, _ = strconv.Atoi(f[fMaxRetry])
 	if ms, err := strconv.ParseInt(f[fCreated], 10, 64); err == nil {
 		st.CreatedAt = time.UnixMilli(ms).UTC()
@@ -216,7 +235,7 @@ func decode(id, s string) (Status, error) {
 		st.SendAt = &at
 	}
 	if f[fResult] != "" {
-		st.Result = &Result{Status: f[fResult], MsgID: f[fMsgID], Reason: f[fReason]}
+		st.Result = &Result{Status: f[fResult], MsgID: f[fMsgID], Reason: f[fReason], Channel: f[fChannel]}
 	}
 	if w := strings.SplitN(f[fWeChat], ",", 3); len(w) == 3 {
 		code, _ := strconv.Atoi(w[0])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,5 +351,56 @@ func TestOutcomeCounts(t *testing.T) {
 	}
 	if got := hours[20].Counts; got["order_arrived"][record.ClassSkippedNoGrant] != 1 || got["refund"][record.ClassArchived] != 1 {
 		t.Errorf("three hours ago: %v", got)
+	}
+}
+
+// A record written before version 2 (18 fields) reads, and the scripts
+// bring it to this version's form as they change it.
+func TestVersionOneRecordsStillWork(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-v1", "order-v1")
+	id := task.ID(p.Template, p.DedupeKey)
+	v1 := strings.Join([]string{"1", "pending", "u-v1", "order_arrived", "order-v1", "1764000000000", "", "3", "0",
+		"", "", "", "", "", "", "", "", ""}, "\x1f")
+	if err := rdb.Set(ctx, s.Keys().Record(id), v1, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Status(ctx, id); err != nil || st.State != record.Pending || st.UserID != "u-v1" || st.OrderState != 0 {
+		t.Fatalf("a version 1 record: %+v, %v", st, err)
+	}
+	run(t, rdb, s.BeginCall(id, record.From(p, 3)).Call, deliveredIn(s, id, p, "9"), s.OrderStateCall(id, 2, time.Now()))
+	st, err := s.Status(ctx, id)
+	if err != nil || st.State != record.Completed || st.Result.MsgID != "9" || st.OrderState != 2 || st.DedupeKey != "order-v1" {
+		t.Fatalf("after the scripts: %+v, %v", st, err)
+	}
+	if v := rdb.Get(ctx, s.Keys().Record(id)).Val(); !strings.HasPrefix(v, "2\x1f") || strings.Count(v, "\x1f") != 19 {
+		t.Fatalf("the stored record is %q; want version 2, 20 fields", v)
+	}
+}
+
+// WeChat's reports on a WeChat Pay order land in the record once each, in
+// the history as they came.
+func TestOrderStatesRecordedOnce(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx := t.Context()
+	p := payload("u-order", "order-states")
+	id := create(t, s, p)
+	at := time.Now()
+	for _, state := range []int{2, 2, 3, 4} {
+		run(t, rdb, s.OrderStateCall(id, state, at))
+	}
+	st, err := s.Status(ctx, id)
+	if err != nil || st.OrderState != 4 {
+		t.Fatalf("order state %d, %v; want 4", st.OrderState, err)
+	}
+	var seen []string
+	for _, h := range st.History {
+		seen = append(seen, h.Outcome)
+	}
+	if got := strings.Join(seen, ","); got != "order_shipped,order_confirmed,order_completed" {
+		t.Fatalf("history %s; want each state once", got)
 	}
 }

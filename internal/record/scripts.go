@@ -25,18 +25,24 @@ return {1, ARGV[1]}`)
 // luaRecord is the Lua shared by the update scripts: the field names, split
 // and join a record, and append to its history, bounded to historyLen
 // entries.
-var luaRecord = luaFields() + strings.ReplaceAll(`
-local function split(s)
+var luaRecord = luaFields() + strings.NewReplacer("HISTORY_LEN", strconv.Itoa(historyLen),
+	"N_FIELDS", strconv.Itoa(nFields), "VERSION", recordVersion).Replace(`
+local function split(s) -- a record of an older version comes back in this one's form
 	local t, i = {}, 1
 	while true do
 		local j = string.find(s, "\31", i, true)
 		if not j then
 			t[#t + 1] = string.sub(s, i)
-			return t
+			break
 		end
 		t[#t + 1] = string.sub(s, i, j - 1)
 		i = j + 1
 	end
+	for k = #t + 1, N_FIELDS do
+		t[k] = ""
+	end
+	t[F.version] = "VERSION"
+	return t
 end
 local function field(s, n) -- the n-th field alone, without splitting s
 	local i = 1
@@ -58,7 +64,7 @@ local function remember(f, now, outcome, errcode)
 	while #h > HISTORY_LEN do table.remove(h, 1) end
 	f[F.history] = table.concat(h, ";")
 end
-`, "HISTORY_LEN", strconv.Itoa(historyLen))
+`)
 
 // beginAttempt marks the record active, unless the notification completed
 // already (a redelivery after a crash or a lost completion write): then it
@@ -116,7 +122,7 @@ return 1`)
 // longer stands.
 // KEYS: record. ARGV: now, state (completed|archived), result, reason,
 // msgid, error, outcome, errcode, TTL seconds, record to start from if it is
-// missing.
+// missing, the channel that delivered ("" for a subscribe message).
 var finishAttempt = redisconn.NewScript(luaRecord + `
 local f = split(redis.call("GET", KEYS[1]) or ARGV[10])
 f[F.state] = ARGV[2]
@@ -130,6 +136,7 @@ if ARGV[6] ~= "" then
 end
 f[F.next_at] = ""
 f[F.completed_at] = ARGV[1]
+f[F.channel] = ARGV[11]
 remember(f, ARGV[1], ARGV[7], ARGV[8])
 redis.call("SET", KEYS[1], join(f), "EX", ARGV[9])
 return 1`)
@@ -143,6 +150,25 @@ if not cur then
 end
 local f = split(cur)
 f[F.wechat] = ARGV[1]
+redis.call("SET", KEYS[1], join(f), "KEEPTTL")
+return 1`)
+
+// setOrderState records the WeChat Pay order's state as WeChat reported
+// it, and the report in the history — once: a state already recorded
+// (WeChat repeats its pushes; get_order repeats what a push said) changes
+// nothing. KEYS: record. ARGV: now (Unix s), state, its name. Returns 0 if
+// there is no record or nothing changed.
+var setOrderState = redisconn.NewScript(luaRecord + `
+local cur = redis.call("GET", KEYS[1])
+if not cur then
+	return 0
+end
+local f = split(cur)
+if f[F.order_state] == ARGV[2] then
+	return 0
+end
+f[F.order_state] = ARGV[2]
+remember(f, ARGV[1], "order_" .. ARGV[3], 0)
 redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 return 1`)
 

@@ -119,7 +119,17 @@ func (s *Store) RetryCall(id string, st Step, next time.Time, counts bool) *redi
 func (s *Store) FinishCall(id string, n New, state State, res Result, st Step) *redisconn.ScriptCall {
 	return &redisconn.ScriptCall{Script: finishAttempt, Keys: []string{s.keys.Record(id)},
 		Args: []any{time.Now().Unix(), string(state), res.Status, res.Reason, res.MsgID, clean(st.Error, maxErrorLen),
-			st.Outcome, st.ErrCode, seconds(s.retention), n.encode()}}
+			st.Outcome, st.ErrCode, seconds(s.retention), n.encode(), res.Channel}}
+}
+
+// OrderStateCall records the order state WeChat reported for notification
+// id's WeChat Pay order, once per state.
+func (s *Store) OrderStateCall(id string, state int, at time.Time) *redisconn.ScriptCall {
+	name := OrderStates[state]
+	if name == "" {
+		name = "state_" + strconv.Itoa(state)
+	}
+	return &redisconn.ScriptCall{Script: setOrderState, Keys: []string{s.keys.Record(id)}, Args: []any{at.Unix(), state, name}}
 }
 
 // Link is a delivered msgid's half of its meeting with WeChat's sent

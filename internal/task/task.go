@@ -41,6 +41,63 @@ type Payload struct {
 	Lang             string     `json:"lang,omitempty"`
 	CreatedAt        time.Time  `json:"created_at"`
 	SendAt           *time.Time `json:"send_at,omitempty"`
+	// Channel is how the notification reaches the buyer (ChannelSubscribe
+	// when empty); Order is the WeChat Pay order the order channel acts on.
+	Channel Channel `json:"channel,omitempty"`
+	Order   *Order  `json:"order,omitempty"`
+}
+
+// Channel is a way to reach the buyer.
+type Channel string
+
+// The channels.
+const (
+	// ChannelSubscribe is a subscribe message (订阅消息): it needs the
+	// user's grant.
+	ChannelSubscribe Channel = "subscribe"
+	// ChannelOrder is WeChat's order shipping service (发货信息管理) for an
+	// order paid with WeChat Pay: on "shipped" the order's shipping is
+	// uploaded and WeChat messages the buyer itself; on "arrived" WeChat
+	// reminds the buyer to confirm receipt. No grant is needed.
+	ChannelOrder Channel = "order"
+	// ChannelAuto is a subscribe message when the user holds a grant for
+	// its template, the order channel otherwise: never both look-alike
+	// messages.
+	ChannelAuto Channel = "auto"
+)
+
+// Order events.
+const (
+	OrderShipped = "shipped"
+	OrderArrived = "arrived"
+)
+
+// Order is a WeChat Pay order as the order channel names it: by its
+// transaction id, or by the merchant id and the merchant's trade number.
+type Order struct {
+	TransactionID string `json:"transaction_id,omitempty"`
+	MchID         string `json:"mchid,omitempty"`
+	OutTradeNo    string `json:"out_trade_no,omitempty"`
+	// Event is OrderShipped or OrderArrived.
+	Event string `json:"event"`
+	// LogisticsType (1 express, 2 same-city delivery, 3 virtual goods, 4
+	// picked up by the buyer), DeliveryMode (1 in one parcel, 2 split),
+	// IsAllDelivered and Shipments are what "shipped" uploads.
+	LogisticsType  int        `json:"logistics_type,omitempty"`
+	DeliveryMode   int        `json:"delivery_mode,omitempty"`
+	IsAllDelivered bool       `json:"is_all_delivered,omitempty"`
+	Shipments      []Shipment `json:"shipments,omitempty"`
+	// ReceivedAt is when an "arrived" order reached the buyer.
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+}
+
+// Shipment is one parcel of a shipped order.
+type Shipment struct {
+	TrackingNo       string `json:"tracking_no,omitempty"`
+	ExpressCompany   string `json:"express_company,omitempty"`
+	ItemDesc         string `json:"item_desc"`
+	ConsignorContact string `json:"consignor_contact,omitempty"`
+	ReceiverContact  string `json:"receiver_contact,omitempty"`
 }
 
 // ID derives a notification's id from its template and dedupe key, so that
@@ -88,8 +145,10 @@ func Decode(b []byte) (Payload, error) {
 		return p, errors.New("notification payload: no template_id")
 	case p.UserID == "" && p.OpenID == "":
 		return p, errors.New("notification payload: neither user_id nor openid")
-	case len(p.Data) == 0:
+	case len(p.Data) == 0 && p.Channel != ChannelOrder:
 		return p, errors.New("notification payload: no data")
+	case p.Channel != "" && p.Channel != ChannelSubscribe && p.Order == nil:
+		return p, fmt.Errorf("notification payload: channel %s without an order", p.Channel)
 	}
 	return p, nil
 }
@@ -101,4 +160,16 @@ func (p Payload) Receiver() string {
 		return p.UserID
 	}
 	return p.OpenID
+}
+
+// IDOn is the id of notification (template, dedupeKey) on channel c: the
+// order channel's is its own, so that an order service may post the same
+// notification once as a subscribe message and once through the order
+// channel; a subscribe message and an "auto" one are the same
+// notification (the buyer gets one of the two look-alike messages).
+func IDOn(c Channel, template, dedupeKey string) string {
+	if c == ChannelOrder {
+		return ID(template, dedupeKey+"\x00order")
+	}
+	return ID(template, dedupeKey)
 }
