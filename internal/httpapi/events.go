@@ -82,6 +82,15 @@ func (h *handlers) receivePush(c *gin.Context) {
 	}
 	switch push.Event {
 	case wxevent.PopupEvent, wxevent.ChangeEvent, wxevent.SentEvent:
+	case wxevent.SettlementEvent, wxevent.RemindShippingEvent:
+		// Recording an order's state is idempotent (once per state, only
+		// forward) and quick: done before answering, as a sent event is.
+		if err := h.recordTrade(c, push); err != nil {
+			h.storeDown(c, "record trade event", err)
+			return
+		}
+		c.String(http.StatusOK, "success")
+		return
 	default:
 		c.String(http.StatusOK, "success") // not ours to act on
 		return
@@ -121,6 +130,39 @@ func (h *handlers) recordSent(c *gin.Context, p *wxevent.Push) error {
 			return err
 		}
 		logWith(c, slog.String("event", p.Event), slog.String("msgid", r.MsgID), slog.Int("errcode", r.ErrorCode))
+	}
+	return nil
+}
+
+// recordTrade puts the order state a trade event tells on the
+// notifications delivered through the order channel for its order.
+// WeChat pushes trade_manage_order_settlement when shipping completes
+// (the order is shipped) and again when the funds settle (the buyer
+// confirmed receipt, or the time ran out: completed), and
+// trade_manage_remind_shipping while the order waits to be shipped.
+func (h *handlers) recordTrade(c *gin.Context, p *wxevent.Push) error {
+	t := p.Trade
+	type step struct {
+		state int
+		at    int64
+	}
+	steps := []step{{2, p.CreateTime}}
+	switch {
+	case p.Event == wxevent.RemindShippingEvent:
+		steps = []step{{1, p.CreateTime}}
+	case t.SettlementTime > 0:
+		steps = []step{{3, t.ConfirmReceiveTime}, {4, t.SettlementTime}}
+	}
+	for _, s := range steps {
+		if s.at == 0 {
+			continue
+		}
+		n, err := appOf(c).Records.ApplyTrade(c.Request.Context(), record.Trade{TransactionID: t.TransactionID, MchID: t.MerchantID,
+			OutTradeNo: t.MerchantTradeNo, State: s.state, At: time.Unix(s.at, 0)})
+		if err != nil {
+			return err
+		}
+		logWith(c, slog.String("event", p.Event), slog.String("transaction_id", t.TransactionID), slog.Int("order_state", s.state), slog.Int("notifications", n))
 	}
 	return nil
 }

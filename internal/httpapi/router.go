@@ -49,6 +49,7 @@ type Intake interface {
 type Records interface {
 	Status(ctx context.Context, id string) (record.Status, error)
 	LookupOn(ctx context.Context, c task.Channel, template, dedupeKey string) (record.Status, error)
+	ApplyTrade(ctx context.Context, t record.Trade) (int, error)
 	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]record.Status, string, error)
 	RecordWeChatResult(ctx context.Context, msgid string, r record.WeChatResult) error
 }

@@ -44,6 +44,20 @@ func (k Keys) Outcomes(at time.Time) string {
 	return "wxnotify:" + k.appID + ":outcomes:" + at.UTC().Format("2006010215")
 }
 
+// Order lists the notifications delivered through WeChat's order channel
+// for one WeChat Pay order, named by its transaction id, or by its
+// merchant id and the merchant's trade number (OrderName).
+func (k Keys) Order(name string) string { return "wxnotify:" + k.appID + ":order:" + name }
+
+// OrderName names a WeChat Pay order in its key: "t:<transaction id>", or
+// "m:<mchid>:<out_trade_no>" when it has none.
+func OrderName(transactionID, mchID, outTradeNo string) string {
+	if transactionID != "" {
+		return "t:" + transactionID
+	}
+	return "m:" + mchID + ":" + outTradeNo
+}
+
 // idHash is the hash part of a notification id (task.ID): what follows the
 // template and its dash.
 func idHash(id string) string {

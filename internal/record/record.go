@@ -183,7 +183,7 @@ type Status struct {
 }
 
 // OrderStates name the order states of WeChat's order shipping service.
-var OrderStates = map[int]string{1: "unshipped", 2: "shipped", 3: "confirmed", 4: "completed", 5: "refunded", 6: "settled"}
+var OrderStates = map[int]string{1: "awaiting_shipment", 2: "shipped", 3: "receipt_confirmed", 4: "completed", 5: "refunded", 6: "awaiting_settlement"}
 
 // New is what a record starts from: the notification as accepted.
 type New struct {

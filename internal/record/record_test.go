@@ -380,8 +380,9 @@ func TestVersionOneRecordsStillWork(t *testing.T) {
 	}
 }
 
-// WeChat's reports on a WeChat Pay order land in the record once each, in
-// the history as they came.
+// WeChat's reports on a WeChat Pay order land in the record once each, and
+// only forward: a repeated push, or one that comes after a later state's,
+// changes nothing.
 func TestOrderStatesRecordedOnce(t *testing.T) {
 	t.Parallel()
 	s, rdb := setup(t)
@@ -389,7 +390,7 @@ func TestOrderStatesRecordedOnce(t *testing.T) {
 	p := payload("u-order", "order-states")
 	id := create(t, s, p)
 	at := time.Now()
-	for _, state := range []int{2, 2, 3, 4} {
+	for _, state := range []int{2, 2, 3, 1, 4, 3} {
 		run(t, rdb, s.OrderStateCall(id, state, at))
 	}
 	st, err := s.Status(ctx, id)
@@ -400,7 +401,32 @@ func TestOrderStatesRecordedOnce(t *testing.T) {
 	for _, h := range st.History {
 		seen = append(seen, h.Outcome)
 	}
-	if got := strings.Join(seen, ","); got != "order_shipped,order_confirmed,order_completed" {
+	if got := strings.Join(seen, ","); got != "order_shipped,order_receipt_confirmed,order_completed" {
 		t.Fatalf("history %s; want each state once", got)
+	}
+}
+
+// A trade event, which names only the order, reaches every notification
+// delivered through the order channel for it, by either of its names.
+func TestTradeEventsFindTheirNotifications(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx := t.Context()
+	byTxn, byTrade := create(t, s, payload("u-t", "ship-1")), create(t, s, payload("u-t", "arrive-1"))
+	other := create(t, s, payload("u-t", "other"))
+	run(t, rdb, s.IndexOrderCall(byTxn, record.OrderName("4200000001", "", "")),
+		s.IndexOrderCall(byTrade, record.OrderName("", "1230000109", "TX-1")),
+		s.IndexOrderCall(other, record.OrderName("4200000002", "", "")))
+	n, err := s.ApplyTrade(ctx, record.Trade{TransactionID: "4200000001", MchID: "1230000109", OutTradeNo: "TX-1", State: 4, At: time.Now()})
+	if err != nil || n != 2 {
+		t.Fatalf("applied to %d, %v; want the order's 2 notifications", n, err)
+	}
+	for id, want := range map[string]int{byTxn: 4, byTrade: 4, other: 0} {
+		if st, err := s.Status(ctx, id); err != nil || st.OrderState != want {
+			t.Fatalf("%s: order state %d, %v; want %d", id, st.OrderState, err, want)
+		}
+	}
+	if n, err := s.ApplyTrade(ctx, record.Trade{TransactionID: "4200009999", State: 2, At: time.Now()}); err != nil || n != 0 {
+		t.Fatalf("an unknown order: %d, %v", n, err)
 	}
 }

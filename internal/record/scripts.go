@@ -154,17 +154,20 @@ redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 return 1`)
 
 // setOrderState records the WeChat Pay order's state as WeChat reported
-// it, and the report in the history — once: a state already recorded
-// (WeChat repeats its pushes; get_order repeats what a push said) changes
-// nothing. KEYS: record. ARGV: now (Unix s), state, its name. Returns 0 if
-// there is no record or nothing changed.
+// it, and the report in the history — once, and only forward: a state
+// already recorded or passed (WeChat repeats its pushes, and they may come
+// out of order; get_order repeats what a push said) changes nothing. The
+// states run 1 → 2 → 3 → 6 → 4; 5 (refunded) ends any of them.
+// KEYS: record. ARGV: now (Unix s), state, its name. Returns 0 if there is
+// no record or nothing changed.
 var setOrderState = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
 if not cur then
 	return 0
 end
 local f = split(cur)
-if f[F.order_state] == ARGV[2] then
+local rank = {["1"] = 1, ["2"] = 2, ["3"] = 3, ["6"] = 4, ["4"] = 5, ["5"] = 6}
+if (rank[ARGV[2]] or 0) <= (rank[f[F.order_state]] or 0) then
 	return 0
 end
 f[F.order_state] = ARGV[2]
@@ -221,4 +224,12 @@ if #entries > most then
 		redis.call("HDEL", KEYS[1], entries[i][1])
 	end
 end
+return 1`)
+
+// indexOrder files a notification under its WeChat Pay order, for WeChat's
+// trade events, which name the order only. KEYS: the order's hash. ARGV:
+// the notification id, TTL seconds.
+var indexOrder = redisconn.NewScript(`
+redis.call("HSET", KEYS[1], ARGV[1], "")
+redis.call("EXPIRE", KEYS[1], ARGV[2])
 return 1`)

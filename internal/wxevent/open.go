@@ -66,13 +66,14 @@ func decodeJSON(body []byte) (*Push, error) {
 		ToUserName, FromUserName, MsgType, Event string
 		CreateTime                               json.Number
 		List                                     json.RawMessage
+		tradeFields
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBody, err)
 	}
-	p := &Push{ToUserName: raw.ToUserName, FromUserName: raw.FromUserName, MsgType: raw.MsgType, Event: raw.Event}
+	p := &Push{ToUserName: raw.ToUserName, FromUserName: raw.FromUserName, MsgType: raw.MsgType, Event: raw.Event, Trade: raw.trade(raw.Event)}
 	var err error
 	if p.CreateTime, err = raw.CreateTime.Int64(); err != nil && raw.CreateTime != "" {
 		return nil, fmt.Errorf("%w: CreateTime %q", ErrBody, raw.CreateTime)
@@ -121,6 +122,7 @@ func decodeXML(body []byte) (*Push, error) {
 	var raw struct {
 		ToUserName, FromUserName, MsgType, Event string
 		CreateTime                               int64
+		tradeFields
 		Popup                                    []item `xml:"SubscribeMsgPopupEvent>List"`
 		Change                                   []item `xml:"SubscribeMsgChangeEvent>List"`
 		Sent                                     []item `xml:"SubscribeMsgSentEvent>List"`
@@ -128,7 +130,7 @@ func decodeXML(body []byte) (*Push, error) {
 	if err := xml.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBody, err)
 	}
-	p := &Push{ToUserName: raw.ToUserName, FromUserName: raw.FromUserName, CreateTime: raw.CreateTime, MsgType: raw.MsgType, Event: raw.Event}
+	p := &Push{ToUserName: raw.ToUserName, FromUserName: raw.FromUserName, CreateTime: raw.CreateTime, MsgType: raw.MsgType, Event: raw.Event, Trade: raw.trade(raw.Event)}
 	for _, it := range append(raw.Popup, raw.Change...) {
 		p.Choices = append(p.Choices, Choice{TemplateID: it.TemplateId, Status: it.SubscribeStatusString, PopupScene: it.PopupScene})
 	}
@@ -137,4 +139,26 @@ func decodeXML(body []byte) (*Push, error) {
 		p.Results = append(p.Results, Result{TemplateID: it.TemplateId, MsgID: it.MsgID, ErrorCode: code, ErrorStatus: it.ErrorStatus})
 	}
 	return p, nil
+}
+
+// tradeFields are a trade event's fields, at the top level of its push in
+// both forms.
+type tradeFields struct {
+	TransactionID      string `json:"transaction_id" xml:"transaction_id"`
+	MerchantID         string `json:"merchant_id" xml:"merchant_id"`
+	MerchantTradeNo    string `json:"merchant_trade_no" xml:"merchant_trade_no"`
+	PayTime            int64  `json:"pay_time" xml:"pay_time"`
+	ShippedTime        int64  `json:"shipped_time" xml:"shipped_time"`
+	ConfirmReceiveTime int64  `json:"confirm_receive_time" xml:"confirm_receive_time"`
+	SettlementTime     int64  `json:"settlement_time" xml:"settlement_time"`
+	Msg                string `json:"msg" xml:"msg"`
+}
+
+// trade is the Trade of a trade event, nil for any other event.
+func (t tradeFields) trade(event string) *Trade {
+	if event != SettlementEvent && event != RemindShippingEvent {
+		return nil
+	}
+	return &Trade{TransactionID: t.TransactionID, MerchantID: t.MerchantID, MerchantTradeNo: t.MerchantTradeNo, PayTime: t.PayTime,
+		ShippedTime: t.ShippedTime, ConfirmReceiveTime: t.ConfirmReceiveTime, SettlementTime: t.SettlementTime, Msg: t.Msg}
 }

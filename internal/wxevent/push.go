@@ -20,6 +20,12 @@ const (
 	PopupEvent  = "subscribe_msg_popup_event"  // the user acted on the popup
 	ChangeEvent = "subscribe_msg_change_event" // the user changed a subscription in settings
 	SentEvent   = "subscribe_msg_sent_event"   // the outcome of a send
+
+	// The order shipping service's trade events: an order's funds will
+	// settle or have settled (the buyer confirmed receipt, or the time
+	// ran out); WeChat reminding the merchant to ship an order.
+	SettlementEvent     = "trade_manage_order_settlement"
+	RemindShippingEvent = "trade_manage_remind_shipping"
 )
 
 // Push is one decoded push.
@@ -33,6 +39,23 @@ type Push struct {
 	Choices []Choice
 	// Results are the send outcomes (SentEvent).
 	Results []Result
+	// Trade is the order a trade event is about (SettlementEvent,
+	// RemindShippingEvent).
+	Trade *Trade
+}
+
+// Trade is what a trade event says of a WeChat Pay order. Times are Unix
+// seconds, 0 when the event does not carry them.
+type Trade struct {
+	TransactionID   string
+	MerchantID      string
+	MerchantTradeNo string
+	PayTime         int64
+	ShippedTime     int64
+	// ConfirmReceiveTime and SettlementTime come when the funds settled.
+	ConfirmReceiveTime int64
+	SettlementTime     int64
+	Msg                string
 }
 
 // Choice is a user's decision on one template.
@@ -55,7 +78,7 @@ type Result struct {
 // (in safe mode only the ciphertext differs), while two real pushes in the
 // same second differ in their items.
 func (p *Push) ID() string {
-	sum := sha1.Sum(fmt.Appendf(nil, "%v|%v", p.Choices, p.Results))
+	sum := sha1.Sum(fmt.Appendf(nil, "%v|%v|%v", p.Choices, p.Results, p.Trade))
 	return fmt.Sprintf("%s:%d:%s:%s", p.FromUserName, p.CreateTime, p.Event, hex.EncodeToString(sum[:8]))
 }
 
