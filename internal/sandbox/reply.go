@@ -45,6 +45,8 @@ var errmsgs = map[int]string{
 	41030: "invalid page",
 	42001: "access_token expired",
 	43101: "user refuse to accept the msg",
+	43104: "this appid does not have permission",
+	43108: "Cannot make concurrent calls to the same OpenID, please try again",
 	45009: "reach max api daily quota limit",
 	45011: "api minute-quota reach limit  mustslower  retry next minute",
 	47001: "data format error",

@@ -59,6 +59,10 @@ const (
 	MinuteQuotaWait = 60 * time.Second // 45011: wait at least a minute
 	DailyQuotaWait  = time.Hour        // 45009: defer by hours; retrying hourly finds the reset without looping
 	BusyWait        = time.Second      // -1: bursts clear after about a second
+	// SameOpenIDWait is for 43108: another send to the same user was in
+	// flight at WeChat, which refuses concurrent sends to one openid; that
+	// send ends within about a second.
+	SameOpenIDWait = time.Second
 )
 
 type rule struct {
@@ -101,6 +105,13 @@ var byEndpoint = map[string]map[int]rule{
 		40037: {Permanent, "invalid_template", 0},
 		47003: {Permanent, "invalid_data", 0},
 		41030: {Permanent, "invalid_page", 0},
+		// 43108 refuses the call outright ("Cannot make concurrent calls to
+		// the same OpenID"): nothing was sent, so it is not ambiguous, and
+		// the send it collided with is over in about a second.
+		43108: {Transient, "same_openid_busy", SameOpenIDWait},
+		// 43104: the openid is not one of this appid's users (taken from
+		// another mini program): the same every time.
+		43104: {Permanent, "appid_openid_mismatch", 0},
 		40001: {TokenProblem, "token_invalid", 0},
 		40014: {TokenProblem, "token_invalid", 0},
 		42001: {TokenProblem, "token_expired", 0},

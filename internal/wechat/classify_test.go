@@ -66,6 +66,7 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 		class    wechat.Class
 		reason   string
 		minWait  time.Duration
+		maxWait  time.Duration // 0: no upper bound
 		errmsgIn string
 	}
 	rows := []row{
@@ -150,6 +151,11 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 			return send(nil)(t, e)
 		}, code: 45009, class: wechat.RateLimited, reason: "daily_quota", minWait: time.Hour},
 		{name: "send busy", cfg: faults(sandbox.Faults{BusyRate: 1, Endpoints: []string{sandbox.EndpointSend}}), call: send(nil), code: -1, class: wechat.Transient, reason: "busy"},
+		// Neither is in the send reference; WeChat answers them all the same
+		// (the sandbox plays them only when scripted).
+		{name: "send concurrent to the same openid", cfg: script(sandbox.EndpointSend, 43108), call: send(nil), code: 43108, class: wechat.Transient, reason: "same_openid_busy",
+			minWait: time.Second, maxWait: 2 * time.Second, errmsgIn: "Cannot make concurrent calls to the same OpenID"},
+		{name: "send openid of another appid", cfg: script(sandbox.EndpointSend, 43104), call: send(nil), code: 43104, class: wechat.Permanent, reason: "appid_openid_mismatch"},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -167,8 +173,8 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 			if out.Class != r.class || out.Reason != r.reason || out.Code != r.code {
 				t.Fatalf("Classify = %s/%s/%d; want %s/%s/%d", out.Class, out.Reason, out.Code, r.class, r.reason, r.code)
 			}
-			if out.Wait < r.minWait {
-				t.Fatalf("wait %s; want at least %s", out.Wait, r.minWait)
+			if out.Wait < r.minWait || r.maxWait > 0 && out.Wait > r.maxWait {
+				t.Fatalf("wait %s; want at least %s and at most %s", out.Wait, r.minWait, r.maxWait)
 			}
 			if out.Ambiguous {
 				t.Fatal("a WeChat answer is never ambiguous")
