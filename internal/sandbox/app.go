@@ -9,7 +9,7 @@ import (
 
 // App is a mini program the sandbox plays besides the primary one
 // (Config.AppID): one more appid with its own secret, templates, users,
-// login codes, tokens, quotas, grants, messages and pushes. As in WeChat, a
+// login codes, tokens, quotas, grants, messages, orders and pushes. As in WeChat, a
 // code minted for one app is refused with another's credentials, a token
 // of one app sends only that app's templates to that app's users.
 type App struct {
@@ -43,6 +43,8 @@ type MiniProgram struct {
 	// sessionKeys are the session keys issued, for leak tests.
 	sessionKeys []string
 	push        pushState
+	// orders are the app's WeChat Pay payments, for the shipping APIs.
+	orders orderBook
 }
 
 // newMiniProgram checks one app's settings; inherit, when not nil, stands

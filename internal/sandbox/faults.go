@@ -22,9 +22,10 @@ type Faults struct {
 	// HangRate holds the request for HangFor (or until the client gives up)
 	// before doing anything.
 	HangRate float64 `json:"hang_rate"`
-	// LostReplyRate does the work (a send is delivered, its grant spent) and
-	// then hangs instead of answering: the reply is lost, as when a timeout
-	// strikes after WeChat acted.
+	// LostReplyRate does the work (a send is delivered, its grant spent; an
+	// upload or a reminder recorded and the buyer messaged) and then hangs
+	// instead of answering: the reply is lost, as when a timeout strikes
+	// after WeChat acted.
 	LostReplyRate float64 `json:"lost_reply_rate"`
 	// RateLimitRate answers errcode 45011.
 	RateLimitRate float64 `json:"rate_limit_rate"`
@@ -33,7 +34,8 @@ type Faults struct {
 	// HangFor is how long a hang lasts; default 60 s, past any sane client timeout.
 	HangFor Duration `json:"hang_for"`
 	// Endpoints limits the rate faults and Latency to these endpoints
-	// ("jscode2session", "stable_token", "token", "subscribe_send"); all when empty.
+	// ("jscode2session", "stable_token", "token", "subscribe_send",
+	// "upload_shipping_info", "notify_confirm_receive", "get_order"); all when empty.
 	Endpoints []string `json:"endpoints,omitempty"`
 
 	// SecretFrozen answers 40243 on the calls that carry the secret.
@@ -54,7 +56,8 @@ type Scripted struct {
 	Status   int    `json:"status,omitempty"`
 }
 
-var endpoints = []string{EndpointCode2Session, EndpointStableToken, EndpointToken, EndpointSend}
+var endpoints = []string{EndpointCode2Session, EndpointStableToken, EndpointToken, EndpointSend,
+	EndpointUploadShipping, EndpointNotifyConfirmReceive, EndpointGetOrder}
 
 func (f Faults) validate() error {
 	for name, r := range map[string]float64{"busy_rate": f.BusyRate, "http_500_rate": f.HTTP500Rate, "hang_rate": f.HangRate, "lost_reply_rate": f.LostReplyRate, "rate_limit_rate": f.RateLimitRate} {

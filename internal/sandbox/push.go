@@ -73,8 +73,29 @@ type pushItem struct {
 	ErrorStatus           string `json:"ErrorStatus,omitempty" xml:"ErrorStatus,omitempty"`
 }
 
+// tradeEvent is a push of the order shipping service. Unlike the
+// subscription pushes it has no List: its fields sit at the top level, in
+// JSON and in XML alike, and a push carries only those its occasion fills.
+type tradeEvent struct {
+	TransactionID   string `json:"transaction_id,omitempty" xml:"transaction_id,omitempty"`
+	MerchantID      string `json:"merchant_id,omitempty" xml:"merchant_id,omitempty"`
+	SubMerchantID   string `json:"sub_merchant_id,omitempty" xml:"sub_merchant_id,omitempty"`
+	MerchantTradeNo string `json:"merchant_trade_no,omitempty" xml:"merchant_trade_no,omitempty"`
+	PayTime         int64  `json:"pay_time,omitempty" xml:"pay_time,omitempty"`
+	Msg             string `json:"msg,omitempty" xml:"msg,omitempty"`
+	// ShippedTime is in every settlement push; EstimatedSettlementTime only
+	// in the one sent when shipping completes; the confirmation and
+	// settlement fields only in the one sent when the funds settle.
+	ShippedTime             int64 `json:"shipped_time,omitempty" xml:"shipped_time,omitempty"`
+	EstimatedSettlementTime int64 `json:"estimated_settlement_time,omitempty" xml:"estimated_settlement_time,omitempty"`
+	ConfirmReceiveMethod    int   `json:"confirm_receive_method,omitempty" xml:"confirm_receive_method,omitempty"`
+	ConfirmReceiveTime      int64 `json:"confirm_receive_time,omitempty" xml:"confirm_receive_time,omitempty"`
+	SettlementTime          int64 `json:"settlement_time,omitempty" xml:"settlement_time,omitempty"`
+}
+
 // pushBody is a push in either form. In XML the List sits in an element
 // named for the event; in JSON it is List itself, an object for one item.
+// A trade event has its fields at the top level instead.
 type pushBody struct {
 	XMLName      xml.Name  `json:"-" xml:"xml"`
 	ToUserName   string    `json:"ToUserName"`
@@ -82,28 +103,45 @@ type pushBody struct {
 	CreateTime   int64     `json:"CreateTime"`
 	MsgType      string    `json:"MsgType"`
 	Event        string    `json:"Event"`
-	List         *pushItem `json:"List" xml:"-"`
+	List         *pushItem `json:"List,omitempty" xml:"-"`
 	Popup        *xmlList  `json:"-" xml:"SubscribeMsgPopupEvent,omitempty"`
 	Change       *xmlList  `json:"-" xml:"SubscribeMsgChangeEvent,omitempty"`
 	Sent         *xmlList  `json:"-" xml:"SubscribeMsgSentEvent,omitempty"`
+	*tradeEvent
 }
 
 type xmlList struct {
 	List pushItem
 }
 
-// pushLocked queues one push of event about openid to the app's server;
-// sb.mu must be held.
+// tradeSender is the FromUserName of the order shipping service's pushes:
+// WeChat's reference says they come from a system account, not the buyer.
+const tradeSender = "o-wechat-trade-manage-system"
+
+// pushLocked queues one subscription push of event about openid to the
+// app's server; sb.mu must be held.
 func (p *MiniProgram) pushLocked(openid, event string, item pushItem) {
+	p.queuePushLocked(openid, pushBody{Event: event, List: &item})
+}
+
+// pushTradeLocked queues one push of the order shipping service; sb.mu
+// must be held.
+func (p *MiniProgram) pushTradeLocked(event string, e tradeEvent) {
+	p.queuePushLocked(tradeSender, pushBody{Event: event, tradeEvent: &e})
+}
+
+// queuePushLocked sends b from sender to the app's server, if it has one.
+func (p *MiniProgram) queuePushLocked(sender string, b pushBody) {
 	if p.push.cfg.URL == "" {
 		return
 	}
-	// WeChat's CreateTime is in seconds; keep one user's strictly increasing
-	// so that two pushes in one second are not mistaken for a retry.
-	t := max(p.sb.now().Unix(), p.push.last[openid]+1)
-	p.push.last[openid] = t
+	// WeChat's CreateTime is in seconds; keep one sender's strictly
+	// increasing so that two pushes in one second are not mistaken for a retry.
+	t := max(p.sb.now().Unix(), p.push.last[sender]+1)
+	p.push.last[sender] = t
+	b.ToUserName, b.FromUserName, b.CreateTime, b.MsgType = "gh_sandbox", sender, t, "event"
 	ps := p.push
-	body := ps.encode(openid, event, t, item)
+	body := ps.encode(b)
 	p.sb.pushing.Go(func() { p.sb.deliverPush(ps, body) })
 }
 
@@ -111,21 +149,21 @@ func (p *MiniProgram) pushLocked(openid, event string, item pushItem) {
 // after its retries): a test ends only after the pushes it caused.
 func (s *Sandbox) WaitPushes() { s.pushing.Wait() }
 
-func (ps pushState) encode(openid, event string, t int64, item pushItem) []byte {
-	b := pushBody{ToUserName: "gh_sandbox", FromUserName: openid, CreateTime: t, MsgType: "event", Event: event}
+func (ps pushState) encode(b pushBody) []byte {
 	if !ps.cfg.XML {
-		b.List = &item
 		out, _ := json.Marshal(b)
 		return out
 	}
-	l := &xmlList{List: item}
-	switch event {
-	case PopupEventName:
-		b.Popup = l
-	case ChangeEventName:
-		b.Change = l
-	case SentEventName:
-		b.Sent = l
+	if b.List != nil {
+		l := &xmlList{List: *b.List}
+		switch b.Event {
+		case PopupEventName:
+			b.Popup = l
+		case ChangeEventName:
+			b.Change = l
+		case SentEventName:
+			b.Sent = l
+		}
 	}
 	out, _ := xml.Marshal(b)
 	return out
@@ -192,4 +230,12 @@ const (
 	PopupEventName  = wxevent.PopupEvent
 	ChangeEventName = wxevent.ChangeEvent
 	SentEventName   = wxevent.SentEvent
+
+	// The order shipping service's: the funds of an order will settle
+	// (pushed when shipping completes) or have settled; WeChat reminding the
+	// merchant to ship an order; WeChat reminding the mini program to use
+	// the shipping APIs at all.
+	OrderSettlementEventName = "trade_manage_order_settlement"
+	RemindShippingEventName  = "trade_manage_remind_shipping"
+	RemindAccessAPIEventName = "trade_manage_remind_access_api"
 )

@@ -1,9 +1,11 @@
 // Package sandbox is a stand-in for WeChat's server APIs that behaves like
 // them, errors included: login codes that work once and expire, stable and
-// legacy access tokens with WeChat's rolling and invalidation rules, and
+// legacy access tokens with WeChat's rolling and invalidation rules,
 // subscribe-message sends checked against templates, value rules and the
-// user's one-time grants. Control endpoints under /sandbox/ play the user's
-// side (wx.login, accepting a subscription), inject faults at run time and
+// user's one-time grants, and the order shipping service's uploads,
+// receipt reminders and order queries on WeChat Pay payments. Control
+// endpoints under /sandbox/ play the user's side (wx.login, accepting a
+// subscription, paying, confirming receipt), inject faults at run time and
 // show what the user's phone would have received.
 //
 // It is for tests and the dev stack; it keeps everything in memory.
@@ -156,7 +158,10 @@ func (s *Sandbox) routes() {
 	m.Handle("GET /sns/jscode2session", s.wechat(EndpointCode2Session, s.code2Session))
 	m.Handle("POST /cgi-bin/stable_token", s.wechat(EndpointStableToken, s.stableToken))
 	m.Handle("GET /cgi-bin/token", s.wechat(EndpointToken, s.legacyToken))
-	m.Handle("POST /cgi-bin/message/subscribe/send", s.wechat(EndpointSend, s.send))
+	m.Handle("POST /cgi-bin/message/subscribe/send", tokenAPI(s, EndpointSend, (*MiniProgram).sendLocked))
+	m.Handle("POST /wxa/sec/order/upload_shipping_info", tokenAPI(s, EndpointUploadShipping, (*MiniProgram).uploadShippingLocked))
+	m.Handle("POST /wxa/sec/order/notify_confirm_receive", tokenAPI(s, EndpointNotifyConfirmReceive, (*MiniProgram).notifyConfirmReceiveLocked))
+	m.Handle("POST /wxa/sec/order/get_order", tokenAPI(s, EndpointGetOrder, (*MiniProgram).getOrderLocked))
 
 	m.HandleFunc("POST /sandbox/login", s.handleMintCode)
 	m.HandleFunc("POST /sandbox/subscriptions", s.handleSubscribe)
@@ -165,6 +170,14 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("GET /sandbox/faults", s.handleGetFaults)
 	m.HandleFunc("PUT /sandbox/faults", s.handlePutFaults)
 	m.HandleFunc("POST /sandbox/token/retire", s.handleRetire)
+	m.HandleFunc("POST /sandbox/orders", orderControl(s, createOrder))
+	m.HandleFunc("GET /sandbox/orders", s.handleGetOrder)
+	m.HandleFunc("GET /sandbox/orders/messages", s.handleOrderMessages)
+	m.HandleFunc("POST /sandbox/orders/confirm", orderControl(s, confirmReceipt))
+	m.HandleFunc("POST /sandbox/orders/settle", orderControl(s, settle))
+	m.HandleFunc("POST /sandbox/orders/refund", orderControl(s, refund))
+	m.HandleFunc("POST /sandbox/orders/remind_shipping", orderControl(s, remindShipping))
+	m.HandleFunc("POST /sandbox/orders/remind_access_api", s.handleRemindAccessAPI)
 	s.mux = m
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -53,31 +52,10 @@ var (
 	langs             = []string{"zh_CN", "en_US", "zh_HK", "zh_TW"}
 )
 
-// send is POST /cgi-bin/message/subscribe/send, checked in the order WeChat
-// appears to: token, request shape, receiver, template, data, page, grant.
-// The app is the one that issued the token: its users, its templates.
-func (s *Sandbox) send(r *http.Request) reply {
-	token := r.URL.Query().Get("access_token")
-	var req sendRequest
-	decodeErr := json.NewDecoder(r.Body).Decode(&req)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.tokenOwnerLocked(token)
-	if rep, bad := p.checkTokenLocked(token); bad {
-		return rep
-	}
-	if s.unauthorizedLocked(EndpointSend) {
-		return failCode(48001)
-	}
-	if decodeErr != nil {
-		return failCode(47001)
-	}
-	return p.sendLocked(req)
-}
-
-// sendLocked delivers a send whose token and shape passed; a user of
-// another app is as unknown as a made-up openid (40003).
+// sendLocked is POST /cgi-bin/message/subscribe/send for a send whose
+// token and shape passed (tokenAPI), checked in the order WeChat appears
+// to: daily quota, receiver, template, data, page, grant. The app is the one that issued
+// the token: a user of another app is as unknown as a made-up openid (40003).
 func (p *MiniProgram) sendLocked(req sendRequest) reply {
 	s := p.sb
 	now := s.now()

@@ -222,6 +222,33 @@ func (p *MiniProgram) RetireTokens() int {
 	return n
 }
 
+// tokenAPI serves a WeChat API that takes an access_token and a JSON body
+// of type T (faults, call counts and logs as s.wechat gives every API),
+// checked in the order WeChat appears to: the token (which names the app),
+// whether the API is granted (48001), whether the body is the JSON the API
+// takes (47001). h runs with sb.mu held, in the token's app.
+func tokenAPI[T any](s *Sandbox, endpoint string, h func(*MiniProgram, T) reply) http.Handler {
+	return s.wechat(endpoint, func(r *http.Request) reply {
+		token := r.URL.Query().Get("access_token")
+		var req T
+		decodeErr := json.NewDecoder(r.Body).Decode(&req)
+
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p := s.tokenOwnerLocked(token)
+		if rep, bad := p.checkTokenLocked(token); bad {
+			return rep
+		}
+		if s.unauthorizedLocked(endpoint) {
+			return failCode(48001)
+		}
+		if decodeErr != nil {
+			return failCode(47001)
+		}
+		return h(p, req)
+	})
+}
+
 // tokenOwnerLocked is the app that issued the access_token v; the primary
 // app when none did, which refuses it.
 func (s *Sandbox) tokenOwnerLocked(v string) *MiniProgram {

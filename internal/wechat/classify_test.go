@@ -66,6 +66,7 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 		class    wechat.Class
 		reason   string
 		minWait  time.Duration
+		maxWait  time.Duration // 0: no upper bound
 		errmsgIn string
 	}
 	rows := []row{
@@ -150,6 +151,82 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 			return send(nil)(t, e)
 		}, code: 45009, class: wechat.RateLimited, reason: "daily_quota", minWait: time.Hour},
 		{name: "send busy", cfg: faults(sandbox.Faults{BusyRate: 1, Endpoints: []string{sandbox.EndpointSend}}), call: send(nil), code: -1, class: wechat.Transient, reason: "busy"},
+		// Neither is in the send reference; WeChat answers them all the same
+		// (the sandbox plays them only when scripted).
+		{name: "send concurrent to the same openid", cfg: script(sandbox.EndpointSend, 43108), call: send(nil), code: 43108, class: wechat.Transient, reason: "same_openid_busy",
+			minWait: time.Second, maxWait: 2 * time.Second, errmsgIn: "Cannot make concurrent calls to the same OpenID"},
+		{name: "send openid of another appid", cfg: script(sandbox.EndpointSend, 43104), call: send(nil), code: 43104, class: wechat.Permanent, reason: "appid_openid_mismatch"},
+
+		// 4. the order shipping service
+		{name: "upload ok", call: upload(sandbox.NewOrder{}, nil), class: wechat.Delivered, reason: "ok"},
+		{name: "upload of a payment not filed yet", call: upload(sandbox.NewOrder{HiddenFor: sandbox.Duration(time.Minute)}, nil),
+			code: 10060001, class: wechat.RateLimited, reason: "payment_not_found", minWait: time.Minute},
+		{name: "upload identical to the one recorded", call: upload(sandbox.NewOrder{}, func(t *testing.T, e *env, _ sandbox.Order, info *wechat.ShippingInfo) {
+			e.mustUpload(t, *info)
+		}), code: 10060023, class: wechat.Permanent, reason: wechat.ReasonAlreadyDone},
+		{name: "upload of a second change", call: upload(sandbox.NewOrder{}, func(t *testing.T, e *env, o sandbox.Order, info *wechat.ShippingInfo) {
+			e.mustUpload(t, *info)
+			e.mustUpload(t, expressInfo(o, "YT2", info.UploadTime.Add(time.Minute)))
+			*info = expressInfo(o, "YT3", info.UploadTime.Add(2*time.Minute))
+		}), code: 10060003, class: wechat.Permanent, reason: wechat.ReasonAlreadyDone},
+		{name: "upload continuing a finished split delivery", call: upload(sandbox.NewOrder{}, func(t *testing.T, e *env, _ sandbox.Order, info *wechat.ShippingInfo) {
+			info.DeliveryMode, info.AllDelivered = wechat.DeliverySplit, true
+			e.mustUpload(t, *info)
+			info.AllDelivered, info.UploadTime = false, info.UploadTime.Add(time.Minute)
+			info.Packages = []wechat.Package{{TrackingNo: "YT9", ExpressCompany: "YTO", ItemDesc: "面"}}
+		}), code: 10060002, class: wechat.Permanent, reason: wechat.ReasonAlreadyDone},
+		{name: "upload after the buyer confirmed", call: upload(sandbox.NewOrder{}, func(t *testing.T, e *env, o sandbox.Order, info *wechat.ShippingInfo) {
+			e.mustUpload(t, *info)
+			if _, err := e.primary(t).ConfirmReceipt(o.OrderKey); err != nil {
+				t.Fatal(err)
+			}
+			*info = expressInfo(o, "YT2", info.UploadTime.Add(time.Minute))
+		}), code: 10060004, class: wechat.Permanent, reason: "order_state"},
+		{name: "upload naming another payer", call: upload(sandbox.NewOrder{}, func(_ *testing.T, _ *env, _ sandbox.Order, info *wechat.ShippingInfo) {
+			info.PayerOpenID = "o-someone-else"
+		}), code: 10060031, class: wechat.Permanent, reason: "payer_mismatch"},
+		{name: "upload of two parcels unified", call: upload(sandbox.NewOrder{}, func(_ *testing.T, _ *env, _ sandbox.Order, info *wechat.ShippingInfo) {
+			info.Packages = append(info.Packages, info.Packages[0])
+		}), code: 268485228, class: wechat.Permanent, reason: "invalid_request"},
+		{name: "upload express without a tracking number", call: upload(sandbox.NewOrder{}, func(_ *testing.T, _ *env, _ sandbox.Order, info *wechat.ShippingInfo) {
+			info.Packages[0].TrackingNo = ""
+		}), code: 268485226, class: wechat.Permanent, reason: "invalid_request"},
+		{name: "upload system error", cfg: script(sandbox.EndpointUploadShipping, 10060012), call: upload(sandbox.NewOrder{}, nil),
+			code: 10060012, class: wechat.Transient, reason: "busy", minWait: time.Second},
+		{name: "upload busy", cfg: script(sandbox.EndpointUploadShipping, -1), call: upload(sandbox.NewOrder{}, nil), code: -1, class: wechat.Transient, reason: "busy"},
+		{name: "upload with an expired token", call: func(t *testing.T, e *env) error {
+			o := e.paid(t, sandbox.NewOrder{})
+			tok := e.token(t)
+			e.clock.Advance(7201 * time.Second)
+			return e.client.UploadShippingInfo(context.Background(), tok, expressInfo(o, "YT1", e.clock.Now()))
+		}, code: 42001, class: wechat.TokenProblem, reason: "token_expired"},
+		{name: "upload api unauthorised", cfg: faults(sandbox.Faults{Unauthorized: []string{sandbox.EndpointUploadShipping}}), call: upload(sandbox.NewOrder{}, nil),
+			code: 48001, class: wechat.Permanent, reason: "api_unauthorized"},
+		{name: "remind ok", call: remind(sandbox.NewOrder{}, nil), class: wechat.Delivered, reason: "ok"},
+		{name: "remind twice", call: func(t *testing.T, e *env) error {
+			o := e.paid(t, sandbox.NewOrder{})
+			e.mustUpload(t, expressInfo(o, "YT1", e.clock.Now()))
+			e.clock.Advance(time.Hour)
+			at := e.clock.Now().Add(-time.Minute)
+			if err := e.client.NotifyConfirmReceive(context.Background(), e.token(t), wechat.ByTransaction(o.TransactionID), at); err != nil {
+				t.Fatal(err)
+			}
+			return e.client.NotifyConfirmReceive(context.Background(), e.token(t), wechat.ByTransaction(o.TransactionID), at)
+		}, code: 10060030, class: wechat.Permanent, reason: wechat.ReasonAlreadyDone},
+		{name: "remind signed before shipping", call: remind(sandbox.NewOrder{}, func(_ *testing.T, _ *env, _ sandbox.Order, info *wechat.ShippingInfo, received *time.Time) {
+			*received = info.UploadTime.Add(-time.Hour)
+		}), code: 10060029, class: wechat.Permanent, reason: "invalid_received_time", errmsgIn: "签收时间"},
+		{name: "remind of an unshipped order", call: remind(sandbox.NewOrder{}, func(_ *testing.T, _ *env, _ sandbox.Order, info *wechat.ShippingInfo, _ *time.Time) {
+			info.Order = wechat.OrderKey{} // not uploaded
+		}), code: 10060028, class: wechat.Permanent, reason: "order_state"},
+		{name: "remind of a pickup order", call: remind(sandbox.NewOrder{}, func(_ *testing.T, _ *env, _ sandbox.Order, info *wechat.ShippingInfo, _ *time.Time) {
+			info.LogisticsType, info.Packages = wechat.LogisticsPickup, []wechat.Package{{ItemDesc: "面"}}
+		}), code: 10060032, class: wechat.Permanent, reason: "not_express"},
+		{name: "get_order ok", call: getOrder(sandbox.NewOrder{}), class: wechat.Delivered, reason: "ok"},
+		{name: "get_order of a payment not filed yet", call: getOrder(sandbox.NewOrder{HiddenFor: sandbox.Duration(time.Minute)}),
+			code: 10060001, class: wechat.RateLimited, reason: "payment_not_found", minWait: time.Minute},
+		{name: "get_order busy", cfg: faults(sandbox.Faults{BusyRate: 1, Endpoints: []string{sandbox.EndpointGetOrder}}), call: getOrder(sandbox.NewOrder{}),
+			code: -1, class: wechat.Transient, reason: "busy"},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -167,8 +244,8 @@ func TestEveryReferenceRowThroughTheSandbox(t *testing.T) {
 			if out.Class != r.class || out.Reason != r.reason || out.Code != r.code {
 				t.Fatalf("Classify = %s/%s/%d; want %s/%s/%d", out.Class, out.Reason, out.Code, r.class, r.reason, r.code)
 			}
-			if out.Wait < r.minWait {
-				t.Fatalf("wait %s; want at least %s", out.Wait, r.minWait)
+			if out.Wait < r.minWait || r.maxWait > 0 && out.Wait > r.maxWait {
+				t.Fatalf("wait %s; want at least %s and at most %s", out.Wait, r.minWait, r.maxWait)
 			}
 			if out.Ambiguous {
 				t.Fatal("a WeChat answer is never ambiguous")

@@ -1,7 +1,9 @@
 // Package wechat is a client for the WeChat server APIs wxnotify uses:
-// code2Session (login), stable_token (access token) and subscribeMessage.send,
-// with one error type and one function (Classify) that says what each outcome
-// means for the caller: done, retry later, fix the token, or give up.
+// code2Session (login), stable_token (access token), subscribeMessage.send
+// and the order shipping service's upload_shipping_info,
+// notify_confirm_receive and get_order, with one error type and one
+// function (Classify) that says what each outcome means for the caller:
+// done, retry later, fix the token, or give up.
 //
 // The client never puts a secret (app secret, access_token, session_key) into
 // an error or a log line: transport errors are stripped of the request URL,
@@ -30,6 +32,11 @@ const (
 	EndpointStableToken  = "stable_token"
 	EndpointToken        = "token" // the legacy GET /cgi-bin/token, never called by this client
 	EndpointSend         = "subscribe_send"
+
+	// The order shipping service's (shipping.go).
+	EndpointUploadShipping       = "upload_shipping_info"
+	EndpointNotifyConfirmReceive = "notify_confirm_receive"
+	EndpointGetOrder             = "get_order"
 )
 
 // maxBody bounds how much of a response is read; WeChat answers are tiny.

@@ -186,7 +186,8 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 	_, err2 := hurried.SendSubscribe(context.Background(), tok, e.orderMessage("o1"))
 	_, err3 := refused.SendSubscribe(context.Background(), tok, e.orderMessage("o1"))
 	_, err4 := refused.StableToken(context.Background(), false)
-	for i, err := range []error{err1, err2, err3, err4} {
+	err5 := hurried.UploadShippingInfo(context.Background(), tok, wechat.ShippingInfo{})
+	for i, err := range []error{err1, err2, err3, err4, err5} {
 		if err == nil {
 			t.Fatalf("call %d succeeded; want a transport error", i+1)
 		}
