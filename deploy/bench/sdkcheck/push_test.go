@@ -148,6 +148,76 @@ func silenceper(a arrival, contentType, token, aesKey string) (spmessage.EventTy
 // the JSON that WeChat sends (see the report in issue 11).
 func TestSilenceperReadsThePushes(t *testing.T) {
 	t.Parallel()
+	forEachForm(t, func(t *testing.T, s *sandboxtest.Server, rc *receiver, p sandbox.Push, label string) {
+		openid, tmpl, msgid := allThreeEvents(t, s)
+		safe := p.AESKey != ""
+		seen := map[spmessage.EventType]bool{}
+		for _, a := range rc.arrivals(t, 3) {
+			if a.contentType != "text/xml" {
+				t.Errorf("push labelled %q; WeChat labels its pushes text/xml", a.contentType)
+			}
+			if got := a.query.Get("encrypt_type") == "aes"; got != safe {
+				t.Errorf("encrypt_type %q; safe mode %v", a.query.Get("encrypt_type"), safe)
+			}
+			event, data, err := silenceper(a, label, pushToken, p.AESKey)
+			if err != nil {
+				t.Fatalf("silenceper could not read the push: %v\n%s", err, a.body)
+			}
+			seen[event] = true
+			switch d := data.(type) {
+			case *spmessage.PushDataSubscribePopup:
+				l := d.GetSubscribeMsgPopupEvents()
+				if d.FromUserName != openid || len(l) != 1 || l[0].TemplateID != tmpl || l[0].SubscribeStatusString != "accept" {
+					t.Errorf("popup event read as %+v %+v", d.CommonPushData, l)
+				}
+			case *spmessage.PushDataSubscribeMsgChange:
+				l := d.GetSubscribeMsgChangeEvents()
+				if d.FromUserName != openid || len(l) != 1 || l[0].TemplateID != tmpl || l[0].SubscribeStatusString != "reject" {
+					t.Errorf("change event read as %+v %+v", d.CommonPushData, l)
+				}
+			case *spmessage.PushDataSubscribeMsgSent:
+				l := d.GetSubscribeMsgSentEvents()
+				if d.FromUserName != openid || len(l) != 1 || l[0].MsgID != msgid || l[0].ErrorCode != "0" || l[0].ErrorStatus != "success" {
+					t.Errorf("sent event read as %+v; want msgid %s, ErrorCode 0", l, msgid)
+				}
+			default:
+				t.Errorf("push read as %T", data)
+			}
+
+			if _, _, err := silenceper(a, label, "not-the-push-token", p.AESKey); err == nil {
+				t.Error("silenceper read the push with the wrong token: the signature checks nothing")
+			}
+			if !safe {
+				continue
+			}
+			var enc spmessage.DataReceived
+			if p.XML {
+				err = xml.Unmarshal(a.body, &enc)
+			} else {
+				err = json.Unmarshal(a.body, &enc)
+			}
+			if err != nil || enc.Encrypt == "" {
+				t.Fatalf("safe-mode body without Encrypt (%v): %s", err, a.body)
+			}
+			q := a.query
+			if want := sputil.Signature(pushToken, q.Get("timestamp"), q.Get("nonce"), enc.Encrypt); q.Get("msg_signature") != want {
+				t.Errorf("msg_signature %q; want %q", q.Get("msg_signature"), want)
+			}
+			if _, _, err := silenceper(a, label, pushToken, otherAESKey); err == nil {
+				t.Error("silenceper decrypted the push with another AES key")
+			}
+		}
+		if len(seen) != 3 {
+			t.Fatalf("events %v; want popup, sent and change", seen)
+		}
+	})
+}
+
+// forEachForm runs test, in parallel, once for each of the four forms a
+// push takes (XML or JSON, plain or safe mode), with a sandbox pushing in
+// that form to rc, and the Content-Type silenceper must be told to read it:
+// silenceper trusts the label, and WeChat labels even JSON text/xml.
+func forEachForm(t *testing.T, test func(t *testing.T, s *sandboxtest.Server, rc *receiver, p sandbox.Push, label string)) {
 	for _, mode := range []struct {
 		name string
 		push sandbox.Push
@@ -166,71 +236,11 @@ func TestSilenceperReadsThePushes(t *testing.T) {
 			if err := s.SetPush(p); err != nil {
 				t.Fatal(err)
 			}
-			openid, tmpl, msgid := allThreeEvents(t, s)
-			safe := p.AESKey != ""
 			label := "text/xml"
 			if !p.XML {
 				label = "application/json"
 			}
-			seen := map[spmessage.EventType]bool{}
-			for _, a := range rc.arrivals(t, 3) {
-				if a.contentType != "text/xml" {
-					t.Errorf("push labelled %q; WeChat labels its pushes text/xml", a.contentType)
-				}
-				if got := a.query.Get("encrypt_type") == "aes"; got != safe {
-					t.Errorf("encrypt_type %q; safe mode %v", a.query.Get("encrypt_type"), safe)
-				}
-				event, data, err := silenceper(a, label, pushToken, p.AESKey)
-				if err != nil {
-					t.Fatalf("silenceper could not read the push: %v\n%s", err, a.body)
-				}
-				seen[event] = true
-				switch d := data.(type) {
-				case *spmessage.PushDataSubscribePopup:
-					l := d.GetSubscribeMsgPopupEvents()
-					if d.FromUserName != openid || len(l) != 1 || l[0].TemplateID != tmpl || l[0].SubscribeStatusString != "accept" {
-						t.Errorf("popup event read as %+v %+v", d.CommonPushData, l)
-					}
-				case *spmessage.PushDataSubscribeMsgChange:
-					l := d.GetSubscribeMsgChangeEvents()
-					if d.FromUserName != openid || len(l) != 1 || l[0].TemplateID != tmpl || l[0].SubscribeStatusString != "reject" {
-						t.Errorf("change event read as %+v %+v", d.CommonPushData, l)
-					}
-				case *spmessage.PushDataSubscribeMsgSent:
-					l := d.GetSubscribeMsgSentEvents()
-					if d.FromUserName != openid || len(l) != 1 || l[0].MsgID != msgid || l[0].ErrorCode != "0" || l[0].ErrorStatus != "success" {
-						t.Errorf("sent event read as %+v; want msgid %s, ErrorCode 0", l, msgid)
-					}
-				default:
-					t.Errorf("push read as %T", data)
-				}
-
-				if _, _, err := silenceper(a, label, "not-the-push-token", p.AESKey); err == nil {
-					t.Error("silenceper read the push with the wrong token: the signature checks nothing")
-				}
-				if !safe {
-					continue
-				}
-				var enc spmessage.DataReceived
-				if p.XML {
-					err = xml.Unmarshal(a.body, &enc)
-				} else {
-					err = json.Unmarshal(a.body, &enc)
-				}
-				if err != nil || enc.Encrypt == "" {
-					t.Fatalf("safe-mode body without Encrypt (%v): %s", err, a.body)
-				}
-				q := a.query
-				if want := sputil.Signature(pushToken, q.Get("timestamp"), q.Get("nonce"), enc.Encrypt); q.Get("msg_signature") != want {
-					t.Errorf("msg_signature %q; want %q", q.Get("msg_signature"), want)
-				}
-				if _, _, err := silenceper(a, label, pushToken, otherAESKey); err == nil {
-					t.Error("silenceper decrypted the push with another AES key")
-				}
-			}
-			if len(seen) != 3 {
-				t.Fatalf("events %v; want popup, sent and change", seen)
-			}
+			test(t, s, rc, p, label)
 		})
 	}
 }
