@@ -53,6 +53,7 @@ type Handler struct {
 	appID    string
 	tokens   Tokens
 	sender   Sender
+	shipper  Shipper
 	limiter  Limiter
 	base, up time.Duration // the back-off's base and cap
 	// sentEvents: link delivered msgids for WeChat's sent events.
@@ -63,10 +64,12 @@ type Handler struct {
 
 // Deps are the Handler's collaborators.
 type Deps struct {
-	Redis   redis.UniversalClient
-	AppID   string
-	Tokens  Tokens
-	Sender  Sender
+	Redis  redis.UniversalClient
+	AppID  string
+	Tokens Tokens
+	Sender Sender
+	// Shipper serves the order channel; nil archives its notifications.
+	Shipper Shipper
 	Limiter Limiter
 	// Retention is how long a finished notification's record is kept.
 	Retention time.Duration
@@ -84,7 +87,7 @@ type Deps struct {
 func New(d Deps) *Handler {
 	return &Handler{
 		rdb: d.Redis, records: record.NewStore(d.Redis, d.AppID, d.Retention), grants: subscriber.NewClaims(d.Redis, d.AppID),
-		appID: d.AppID, tokens: d.Tokens, sender: d.Sender, limiter: d.Limiter, base: d.RetryBase, up: d.RetryCap,
+		appID: d.AppID, tokens: d.Tokens, sender: d.Sender, shipper: d.Shipper, limiter: d.Limiter, base: d.RetryBase, up: d.RetryCap,
 		sentEvents: d.SentEvents, log: d.Logger, metrics: d.Metrics,
 	}
 }
@@ -135,13 +138,36 @@ func (h *Handler) decide(ctx context.Context, a *attempt) outcome {
 		return archiveFor("malformed", 0, err)
 	}
 	a.p = p
-	if o, done := h.begin(ctx, a); done {
+	if p.Channel != "" && p.Channel != task.ChannelSubscribe && h.shipper == nil {
+		return archiveFor("no_order_channel", 0, errNoOrderChannel)
+	}
+	o, done := h.begin(ctx, a)
+	if done && p.Channel == task.ChannelAuto && o.verdict == skipped &&
+		(o.reason == record.ReasonNoGrant || o.reason == record.ReasonUnsubscribed) {
+		// "auto": no grant for a subscribe message, so the order channel.
+		if o, done = h.claimGrantFree(ctx, a); !done {
+			return h.ship(ctx, a)
+		}
+	}
+	if done {
 		return o
+	}
+	if p.Channel == task.ChannelOrder {
+		return h.ship(ctx, a)
 	}
 	if o, done := h.takeRateSlot(ctx); done {
 		return o
 	}
-	return h.send(ctx, a)
+	o = h.send(ctx, a)
+	if p.Channel == task.ChannelAuto && o.verdict == skipped && o.reason == record.ReasonNoGrant {
+		// WeChat says the user has no grant left (43101): nothing was
+		// sent, so the order channel goes instead, and the grant count
+		// is zeroed all the same.
+		ship := h.ship(ctx, a)
+		ship.zeroGrant = true
+		return ship
+	}
+	return o
 }
 
 // begin starts the attempt in the record and claims a grant, in one round
@@ -152,7 +178,7 @@ func (h *Handler) begin(ctx context.Context, a *attempt) (outcome, bool) {
 	begin := h.records.BeginCall(a.id, record.From(a.p, a.maxRetry))
 	claim := h.grants.ClaimCall(subscriber.ClaimRequest{
 		User: a.p.Receiver(), Notification: a.id, OpenID: a.p.OpenID, TemplateID: a.p.TemplateID,
-		LongTerm: a.p.LongTerm, Run: a.run, Until: a.deadline,
+		LongTerm: a.p.LongTerm, GrantFree: a.p.Channel == task.ChannelOrder, Run: a.run, Until: a.deadline,
 	})
 	if err := redisconn.RunScripts(ctx, h.rdb, begin.Call, claim.Call); err != nil {
 		// On a Cluster the claim may have run though the begin failed
@@ -239,38 +265,23 @@ func (h *Handler) takeRateSlot(ctx context.Context) (outcome, bool) {
 	return deferFor("rate_limited", 0, maxInPlace, limited), true
 }
 
-// send takes the token and sends, and reads WeChat's answer.
+// send sends the subscribe message, and reads WeChat's answer.
 func (h *Handler) send(ctx context.Context, a *attempt) outcome {
 	msg := wechat.Message{
 		ToUser: a.openid, TemplateID: a.p.TemplateID, Page: a.p.Page, Data: wechat.Values(a.p.Data),
 		MiniprogramState: a.p.MiniprogramState, Lang: a.p.Lang,
 	}
-	token, err := h.tokens.Get(ctx)
-	if err != nil {
-		return tokenFailed(err)
-	}
-	msgid, err := h.sender.SendSubscribe(ctx, token, msg)
-	if out := wechat.Classify(err); out.Class == wechat.TokenProblem {
-		// Drop this token only if it is still the cached one, fetch, and
-		// send once more now: no retry of the task is spent on it.
-		h.log.Info("access_token refused: refetching", slog.String("task_id", a.id), slog.Int("errcode", out.Code))
-		if ierr := h.tokens.Invalidate(ctx, token); ierr != nil {
-			h.log.Warn("invalidate access_token", slog.Any("error", ierr))
+	return h.withToken(ctx, a, func(token string) (outcome, error) {
+		msgid, err := h.sender.SendSubscribe(ctx, token, msg)
+		if err != nil {
+			return outcome{}, err
 		}
-		if token, err = h.tokens.Get(ctx); err != nil {
-			return tokenFailed(err)
-		}
-		msgid, err = h.sender.SendSubscribe(ctx, token, msg)
-		if again := wechat.Classify(err); again.Class == wechat.TokenProblem {
-			if again.Code == 41001 {
-				return archiveFor("token", again.Code, err)
-			}
-			return retryFor("token", again.Code, 0, err)
-		}
-	}
-	if err == nil {
-		return deliveredAs(msgid)
-	}
+		return deliveredAs(msgid), nil
+	}, func(err error) outcome { return sendFailed(a, err) })
+}
+
+// sendFailed is the outcome of a refused or failed subscribe send.
+func sendFailed(a *attempt, err error) outcome {
 	out := wechat.Classify(err)
 	switch out.Class {
 	case wechat.NoGrant:
@@ -291,6 +302,38 @@ func (h *Handler) send(ctx context.Context, a *attempt) outcome {
 		return o
 	}
 	return archiveFor(out.Class.String(), out.Code, err)
+}
+
+// withToken makes call with the shared access_token. A token WeChat
+// refuses is dropped (only if it is still the cached one), a fresh one
+// fetched, and call made once more now: no retry of the task is spent on
+// it. failed turns any other error of call into the outcome.
+func (h *Handler) withToken(ctx context.Context, a *attempt, call func(token string) (outcome, error), failed func(error) outcome) outcome {
+	token, err := h.tokens.Get(ctx)
+	if err != nil {
+		return tokenFailed(err)
+	}
+	o, err := call(token)
+	if out := wechat.Classify(err); err != nil && out.Class == wechat.TokenProblem {
+		h.log.Info("access_token refused: refetching", slog.String("task_id", a.id), slog.Int("errcode", out.Code))
+		if ierr := h.tokens.Invalidate(ctx, token); ierr != nil {
+			h.log.Warn("invalidate access_token", slog.Any("error", ierr))
+		}
+		if token, err = h.tokens.Get(ctx); err != nil {
+			return tokenFailed(err)
+		}
+		o, err = call(token)
+		if again := wechat.Classify(err); err != nil && again.Class == wechat.TokenProblem {
+			if again.Code == 41001 {
+				return archiveFor("token", again.Code, err)
+			}
+			return retryFor("token", again.Code, 0, err)
+		}
+	}
+	if err != nil {
+		return failed(err)
+	}
+	return o
 }
 
 // tokenFailed is the outcome of a failure to get a token. A transient one
@@ -402,7 +445,7 @@ func (h *Handler) complete(ctx context.Context, a *attempt, o outcome) error {
 		after = append(after, h.grants.EndCall(user, a.id, a.p.TemplateID, a.run, o.zeroGrant))
 	}
 	var link record.Link
-	if o.verdict == delivered && h.sentEvents {
+	if o.verdict == delivered && o.result.MsgID != "" && h.sentEvents {
 		link = h.records.LinkCall(a.id, o.result.MsgID)
 		after = append(after, link.Call)
 	}

@@ -106,3 +106,27 @@ func (c InstrumentedClient) observe(endpoint string, start time.Time, err error)
 	}
 	c.Metrics.wechat.WithLabelValues(endpoint, label).Observe(time.Since(start).Seconds())
 }
+
+// UploadShippingInfo uploads an order's shipping and records the call.
+func (c InstrumentedClient) UploadShippingInfo(ctx context.Context, token string, info wechat.ShippingInfo) error {
+	start := time.Now()
+	err := c.Client.UploadShippingInfo(ctx, token, info)
+	c.observe(wechat.EndpointUploadShipping, start, err)
+	return err
+}
+
+// NotifyConfirmReceive reminds the buyer to confirm receipt and records the call.
+func (c InstrumentedClient) NotifyConfirmReceive(ctx context.Context, token string, order wechat.OrderKey, receivedAt time.Time) error {
+	start := time.Now()
+	err := c.Client.NotifyConfirmReceive(ctx, token, order, receivedAt)
+	c.observe(wechat.EndpointNotifyConfirmReceive, start, err)
+	return err
+}
+
+// GetOrder reads an order and records the call.
+func (c InstrumentedClient) GetOrder(ctx context.Context, token string, order wechat.OrderKey) (wechat.Order, error) {
+	start := time.Now()
+	o, err := c.Client.GetOrder(ctx, token, order)
+	c.observe(wechat.EndpointGetOrder, start, err)
+	return o, err
+}

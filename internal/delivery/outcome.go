@@ -101,6 +101,9 @@ func archiveFor(reason string, errcode int, err error) outcome {
 func (o outcome) name() string {
 	switch o.verdict {
 	case delivered:
+		if o.reason != "" {
+			return "delivered_" + o.reason // delivered_order: through WeChat's order channel
+		}
 		return "delivered"
 	case skipped:
 		return "skipped_" + o.reason

@@ -103,7 +103,7 @@ func appHandler(cfg config.Worker, app config.App, rdb redis.UniversalClient, lo
 		return nil, err
 	}
 	return delivery.New(delivery.Deps{
-		Redis: rdb, AppID: app.AppID, Tokens: tokens, Sender: client,
+		Redis: rdb, AppID: app.AppID, Tokens: tokens, Sender: client, Shipper: client,
 		Limiter:   ratelimit.SendsOf(rdb, app.AppID).Limiter(app.SendRate),
 		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
 		SentEvents: cfg.SentEvents,

@@ -120,7 +120,7 @@ type Result struct {
 	Status string `json:"status"`
 	// MsgID is WeChat's message id (delivered), a 64-bit integer as a string.
 	MsgID string `json:"msgid,omitempty"`
-	// Reason says why it was skipped: not_bound, no_grant, probably_delivered, unsubscribed.
+	// Reason says why it was skipped: not_bound, no_grant, probably_delivered, unsubscribed, already_reminded.
 	Reason string `json:"reason,omitempty"`
 	// Channel is "order" when WeChat's order shipping service delivered
 	// it, empty for a subscribe message.
@@ -136,6 +136,9 @@ const (
 	ReasonNoGrant           = "no_grant"
 	ReasonProbablyDelivered = "probably_delivered"
 	ReasonUnsubscribed      = "unsubscribed"
+	// ReasonAlreadyReminded: the order channel's one receipt reminder for
+	// the WeChat Pay order went out before (WeChat allows one per order).
+	ReasonAlreadyReminded = "already_reminded"
 )
 
 // Attempt is one entry of a notification's history.
@@ -191,6 +194,9 @@ type New struct {
 	Created                   time.Time
 	SendAt                    *time.Time
 	MaxRetry                  int
+	// Order names the WeChat Pay order of a notification that has one
+	// (OrderName); it is not stored in the record.
+	Order string
 }
 
 // encode is the stored form of a record just accepted.
@@ -291,5 +297,9 @@ func noComma(s string) string {
 
 // From is the record notification p starts from; maxRetry is its task's.
 func From(p task.Payload, maxRetry int) New {
-	return New{User: p.Receiver(), Template: p.Template, DedupeKey: p.DedupeKey, Created: p.CreatedAt, SendAt: p.SendAt, MaxRetry: maxRetry}
+	n := New{User: p.Receiver(), Template: p.Template, DedupeKey: p.DedupeKey, Created: p.CreatedAt, SendAt: p.SendAt, MaxRetry: maxRetry}
+	if o := p.Order; o != nil {
+		n.Order = OrderName(o.TransactionID, o.MchID, o.OutTradeNo)
+	}
+	return n
 }

@@ -50,7 +50,9 @@ func (s *Store) pendingTTL(n New) time.Duration {
 }
 
 // Create stores notification id's record unless one exists — the dedupe
-// decision — and lists it in its user's hash, in one round trip. created
+// decision — and lists it in its user's hash, and under its WeChat Pay
+// order for one that has one (WeChat's trade events may come before the
+// worker is done), in one round trip. created
 // is false for a repeat: st is then the existing record. A repeat naming
 // another user leaves that user an entry the listing skips (the record
 // names its user).
@@ -61,7 +63,11 @@ func (s *Store) Create(ctx context.Context, id string, n New) (created bool, st 
 	create := &redisconn.ScriptCall{Script: createRecord, Keys: []string{s.keys.Record(id)}, Args: []any{n.encode(), seconds(s.pendingTTL(n))}}
 	list := &redisconn.ScriptCall{Script: listNotification, Keys: []string{s.keys.UserList(n.User)},
 		Args: []any{listField(id), n.Created.UnixMicro(), userListLen, cutoff, listSlack}}
-	if err := redisconn.RunScripts(ctx, s.rdb, create, list); err != nil {
+	calls := []*redisconn.ScriptCall{create, list}
+	if n.Order != "" {
+		calls = append(calls, s.IndexOrderCall(id, n.Order))
+	}
+	if err := redisconn.RunScripts(ctx, s.rdb, calls...); err != nil {
 		return false, Status{}, fmt.Errorf("create record of %s: %w", id, err)
 	}
 	v, err := create.Cmd.Slice()

@@ -59,6 +59,10 @@ type ClaimRequest struct {
 	TemplateID string
 	// LongTerm: consent is only checked, no grant is spent.
 	LongTerm bool
+	// GrantFree: no grant is needed at all (WeChat's order channel, which
+	// messages the buyer of a WeChat Pay order without one), and the send
+	// takes no sending slot (43108 is the subscribe send's).
+	GrantFree bool
 	// Run names the run; Until is its deadline, until which it may be
 	// sending or writing down that it sent.
 	Run   string
@@ -74,7 +78,7 @@ func (c *Claims) ClaimCall(r ClaimRequest) Claim {
 	return Claim{&redisconn.ScriptCall{Script: claim,
 		Keys: []string{c.keys.Binding(r.User), c.keys.Grants(r.User), c.keys.Ambiguous(r.User, r.Notification),
 			c.keys.Claim(r.User, r.Notification), c.keys.Unsubscribed(r.User), c.keys.Sending(r.User)},
-		Args: []any{r.OpenID, r.TemplateID, flag(r.LongTerm), seconds(markerTTL), r.Run, time.Until(r.Until).Milliseconds()}}}
+		Args: []any{r.OpenID, r.TemplateID, flag(r.LongTerm), seconds(markerTTL), r.Run, time.Until(r.Until).Milliseconds(), flag(r.GrantFree)}}}
 }
 
 // ClaimAnswer is what a claim found.
@@ -179,7 +183,8 @@ func (c *Claims) EndCall(user, notification, templateID, run string, zeroGrant b
 // templates, sending slot (one hash slot).
 // ARGV: openid from the payload ("" to use the binding), template id, "1"
 // for long-term, marker TTL in seconds, this run's name, milliseconds this
-// run may still act. Times are Redis's own clock, so that workers' clocks
+// run may still act, "1" when no grant is needed (no grant is checked or
+// taken, and no sending slot). Times are Redis's own clock, so that workers' clocks
 // need not agree.
 var claim = redisconn.NewScript(`
 local openid = ARGV[1]
@@ -193,7 +198,7 @@ local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mine = ARGV[5] .. " " .. tostring(now + tonumber(ARGV[6]))
 local function sending()
-	if tonumber(ARGV[6]) <= 0 then
+	if tonumber(ARGV[6]) <= 0 or ARGV[7] == "1" then
 		return true
 	end
 	if redis.call("SET", KEYS[6], ARGV[5], "PX", ARGV[6], "NX") then
@@ -214,6 +219,10 @@ if held then
 	return {"claimed", openid, 1, 1}
 end
 local ambiguous = redis.call("EXISTS", KEYS[3])
+if ARGV[7] == "1" then
+	redis.call("SET", KEYS[4], mine, "EX", ARGV[4])
+	return {"claimed", openid, ambiguous, 0}
+end
 local n = tonumber(redis.call("HGET", KEYS[2], ARGV[2]) or "0") or 0
 if n <= 0 then
 	if redis.call("HEXISTS", KEYS[5], ARGV[2]) == 1 then

@@ -184,3 +184,38 @@ func TestOneSendAtATimePerUser(t *testing.T) {
 		t.Fatalf("a stale end freed the holder's slot: %v", got)
 	}
 }
+
+// The order channel needs no grant: its claim checks and takes none, and
+// holds no sending slot, but still keeps two runs of one notification apart.
+func TestGrantFreeClaim(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.New(t)
+	c := NewClaims(rdb, "wxapp")
+	ctx := context.Background()
+	k := NewKeys("wxapp")
+	rdb.HSet(ctx, k.Binding("u1"), "openid", "o-1")
+	claim := func(notification, run string) []any {
+		t.Helper()
+		cl := c.ClaimCall(ClaimRequest{User: "u1", Notification: notification, TemplateID: tmpl, GrantFree: true, Run: run, Until: time.Now().Add(time.Minute)})
+		if err := redisconn.RunScripts(ctx, rdb, cl.Call); err != nil {
+			t.Fatal(err)
+		}
+		v, err := cl.Call.Cmd.Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := claim("o1", "run-1"); got[0] != "claimed" || got[1] != "o-1" {
+		t.Fatalf("without any grant: %v; want claimed", got)
+	}
+	if rdb.Exists(ctx, k.Grants("u1"), k.Sending("u1")).Val() != 0 {
+		t.Fatal("a grant-free claim touched the grants or took the sending slot")
+	}
+	if got := claim("o1", "run-2"); got[0] != "busy" {
+		t.Fatalf("a second run of the same notification: %v; want busy", got)
+	}
+	if got := claim("o2", "run-3"); got[0] != "claimed" {
+		t.Fatalf("another notification to the same user: %v; want claimed (no sending slot)", got)
+	}
+}
