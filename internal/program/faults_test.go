@@ -32,8 +32,11 @@ func TestFaultWeChatChaos(t *testing.T) {
 	const n = 150
 	const timeout = time.Second
 	s := newStackEnv(t, 2, map[string]string{"WECHAT_TIMEOUT": timeout.String(), "MAX_RETRY": "20", "RETRY_CAP": "1s"}, func(c *sandbox.Config) {
-		c.Faults = sandbox.Faults{BusyRate: 0.2, HTTP500Rate: 0.05, HangRate: 0.02, HangFor: sandbox.Duration(3 * timeout),
-			Endpoints: []string{sandbox.EndpointSend, sandbox.EndpointStableToken}}
+		// The order channel's calls get the same faults, and some lose
+		// their reply after acting: the case get_order is read for.
+		c.Faults = sandbox.Faults{BusyRate: 0.2, HTTP500Rate: 0.05, HangRate: 0.02, LostReplyRate: 0.03, HangFor: sandbox.Duration(3 * timeout),
+			Endpoints: []string{sandbox.EndpointSend, sandbox.EndpointStableToken, sandbox.EndpointUploadShipping,
+				sandbox.EndpointNotifyConfirmReceive, sandbox.EndpointGetOrder}}
 		c.Seed = 7
 	})
 	stop := make(chan struct{})
@@ -55,6 +58,7 @@ func TestFaultWeChatChaos(t *testing.T) {
 		users[i] = s.user(1, 1)
 		ids[i] = s.notify(users[i], fmt.Sprintf("chaos-%d", i), nil)
 	}
+	orders := s.shipOrders(n/3, "chaos")
 	attempts, worst, probably := 0, 0, 0
 	for _, id := range ids {
 		st := s.waitFinished(id, 60*time.Second)
@@ -69,8 +73,13 @@ func TestFaultWeChatChaos(t *testing.T) {
 		attempts += a
 		worst = max(worst, a)
 	}
+	orders.remind("chaos", 60*time.Second)
 	close(stop)
 	retired.Wait()
+	uploads, reminders, lost := orders.check()
+	t.Logf("FIGURE chaos, order channel: %d orders shipped and reminded through the faults: %d duplicate uploads, %d duplicate reminders, %d lost; upload outcomes %v, reminder outcomes %v, get_order calls %d",
+		len(orders.orders), uploads, reminders, lost, s.sb.Calls()[sandbox.EndpointUploadShipping].Outcomes,
+		s.sb.Calls()[sandbox.EndpointNotifyConfirmReceive].Outcomes, s.sb.Calls()[sandbox.EndpointGetOrder].Calls)
 	for _, u := range users {
 		if got := len(s.sb.Messages(u, "")); got != 1 {
 			t.Fatalf("user %s received %d messages; want 1", u, got)
@@ -120,6 +129,9 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 		return resp.StatusCode, time.Since(start)
 	}
 
+	// Order-channel shipments posted all through the outage, one for every
+	// fourth notification.
+	orders := s.paidOrders(users / 4)
 	accepted := map[int]bool{}
 	refused, slowest := 0, time.Duration(0)
 	for i := range users {
@@ -131,6 +143,13 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 		if i == 2*users/3 {
 			if err := srv.Restart(); err != nil {
 				t.Fatal(err)
+			}
+		}
+		if i%4 == 0 {
+			switch st := orders.ship(i/4, "restart"); st {
+			case http.StatusAccepted, http.StatusServiceUnavailable:
+			default:
+				t.Fatalf("shipping order %d answered %d; want 202 or 503", i/4, st)
 			}
 		}
 		status, took := post(i)
@@ -179,6 +198,10 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 		}
 	}
 	recovered := time.Since(restarted)
+	orders.remind("restart", recovererBound)
+	uploads, reminders, lost := orders.check()
+	t.Logf("FIGURE redis restart, order channel: %d orders posted through the outage, %d accepted, shipped and reminded: %d duplicate uploads, %d duplicate reminders, %d lost",
+		len(orders.orders), len(orders.accepted), uploads, reminders, lost)
 	q, err := asynq.NewInspectorFromRedisClient(s.rdb).GetQueueInfo(task.QueueName)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package program
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -188,4 +189,115 @@ func TestE2ETradeEventsShowOnTheTimeline(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// orderLoad is order-channel traffic for a fault test: buyers without
+// grants, each with a paid order to ship and, once shipped, to remind.
+type orderLoad struct {
+	s       *stack
+	buyers  []string
+	orders  []sandbox.Order
+	shipped []string // notification ids of the accepted shipments
+	// accepted are the orders whose shipment the api accepted.
+	accepted []int
+}
+
+// shipOrders posts n "shipped" notifications on the order channel, each
+// for a new buyer's new order.
+func (s *stack) shipOrders(n int, prefix string) *orderLoad {
+	s.t.Helper()
+	l := s.paidOrders(n)
+	for i := range n {
+		if status := l.ship(i, prefix); status != 202 {
+			s.t.Fatalf("shipping order %d answered %d", i, status)
+		}
+	}
+	return l
+}
+
+// paidOrders makes n buyers without grants, each with a paid order.
+func (s *stack) paidOrders(n int) *orderLoad {
+	s.t.Helper()
+	l := &orderLoad{s: s}
+	for range n {
+		buyer := s.user(0, 0)
+		l.buyers, l.orders = append(l.buyers, buyer), append(l.orders, s.paid(buyer))
+	}
+	return l
+}
+
+// ship posts order i's "shipped" and returns the api's status; an
+// accepted one joins the load's shipments, a refused one (503 while Redis
+// is away) drops the order from the load.
+func (l *orderLoad) ship(i int, prefix string) int {
+	s := l.s
+	body := map[string]any{"template": "order_arrived", "openid": l.buyers[i], "dedupe_key": fmt.Sprintf("%s-ship-%d", prefix, i),
+		"channel": "order", "order": shippedOrder(l.orders[i], fmt.Sprintf("ZTO%s%04d", prefix, i))}
+	st, out := s.call("POST", "/v1/notifications", e2eKey, body)
+	if st == 202 {
+		l.shipped = append(l.shipped, out["id"].(string))
+		l.accepted = append(l.accepted, i)
+	}
+	return st
+}
+
+// remind waits for every shipment to finish delivered, then posts each
+// order's "arrived" and waits for those: limit bounds each wait.
+func (l *orderLoad) remind(prefix string, limit time.Duration) {
+	s := l.s
+	s.t.Helper()
+	var reminders []string
+	for k, id := range l.shipped {
+		i := l.accepted[k]
+		st := s.waitFinished(id, limit)
+		if st["state"] != "completed" || result(st, "status") != "delivered" || result(st, "channel") != "order" {
+			s.t.Fatalf("shipment %d ended %v; want delivered through the order channel", i, st)
+		}
+		got, _ := s.sb.Order(sandbox.OrderKey{TransactionID: l.orders[i].TransactionID})
+		// WeChat takes a signing time in whole seconds, after the ship time.
+		for !time.Now().Truncate(time.Second).After(got.ShippedAt) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		arrived := map[string]any{"transaction_id": l.orders[i].TransactionID, "event": "arrived", "received_at": time.Now().Format(time.RFC3339)}
+		reminders = append(reminders, s.onOrder(l.buyers[i], fmt.Sprintf("%s-arrive-%d", prefix, i), "order", arrived))
+	}
+	for i, id := range reminders {
+		st := s.waitFinished(id, limit)
+		if st["state"] != "completed" || result(st, "status") != "delivered" {
+			s.t.Fatalf("reminder %d ended %v; want delivered", i, st)
+		}
+	}
+}
+
+// check counts what every buyer saw: exactly one shipping notice and one
+// receipt reminder each, or the test fails; it returns the figures.
+func (l *orderLoad) check() (uploads, reminders, lost int) {
+	s := l.s
+	s.t.Helper()
+	for _, i := range l.accepted {
+		o := l.orders[i]
+		var notices, reminded int
+		for _, m := range s.sb.OrderMessages(l.buyers[i], o.TransactionID) {
+			switch m.Kind {
+			case "confirm_reminder":
+				reminded++
+			default:
+				notices++
+			}
+		}
+		got, _ := s.sb.Order(sandbox.OrderKey{TransactionID: o.TransactionID})
+		if got.Reshipped || notices > 1 {
+			uploads++
+		}
+		if reminded > 1 {
+			reminders++
+		}
+		if notices == 0 || reminded == 0 {
+			lost++
+		}
+	}
+	if uploads+reminders+lost != 0 {
+		s.t.Fatalf("order channel: %d orders shipped twice, %d reminded twice, %d lost; want none", uploads, reminders, lost)
+	}
+	return uploads, reminders, lost
 }
