@@ -157,6 +157,8 @@ func TestFaultWorkerKilledMidLoad(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// WeChat Pay orders shipped through the order channel alongside.
+	orders := s.shipOrders(n/5, "kill")
 	victim := startWorkerProcess(t, s, "worker-0")
 	startWorkerProcess(t, s, "worker-1")
 	for len(s.sb.Messages("", "")) < n/4 {
@@ -186,6 +188,12 @@ func TestFaultWorkerKilledMidLoad(t *testing.T) {
 			if deliveredAtKill > n-20 {
 				t.Fatalf("only %d notifications were left when the worker died: the test did not kill mid-load", n-deliveredAtKill)
 			}
+			// The shipments share the killed worker's fate and asynq's
+			// recoverer: the same deadline.
+			orders.remind("kill", time.Until(deadline)+15*time.Second)
+			uploads, reminders, lost := orders.check()
+			t.Logf("FIGURE worker killed, order channel: %d orders shipped across the SIGKILL and reminded: %d duplicate uploads, %d duplicate reminders, %d lost",
+				len(orders.accepted), uploads, reminders, lost)
 			return
 		}
 		if time.Now().After(deadline) {
