@@ -60,9 +60,11 @@ type API struct {
 	AdminUser     string `env:"ADMIN_USER"`
 	AdminPassword Secret `env:"ADMIN_PASSWORD"`
 
-	MaxBodyBytes       int64    `env:"MAX_BODY_BYTES" envDefault:"65536"`
-	LoginRatePerMinute int      `env:"LOGIN_RATE_PER_MINUTE" envDefault:"20"`
-	TrustedProxies     []string `env:"TRUSTED_PROXIES" envSeparator:","`
+	MaxBodyBytes       int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	LoginRatePerMinute int   `env:"LOGIN_RATE_PER_MINUTE" envDefault:"20"`
+	// DefaultChannel is the single app's default_channel.
+	DefaultChannel string   `env:"DEFAULT_CHANNEL" envDefault:"auto"`
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
 }
 
 // UserJWT verifies the business's JWT at login: HS256 with Secret, or
@@ -88,8 +90,11 @@ func LoadAPI(getenv func(string) string) (API, error) {
 	var p problems
 	c.Apps = loadApps(c.AppsFile, getenv, &p, "api", App{
 		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: task.QueueName,
-		TemplatesFile: c.TemplatesFile, PushToken: c.PushToken, PushAESKey: c.PushAESKey,
+		TemplatesFile: c.TemplatesFile, PushToken: c.PushToken, PushAESKey: c.PushAESKey, DefaultChannel: c.DefaultChannel,
 	})
+	if c.AppsFile == "" {
+		checkChannel(&p, "DEFAULT_CHANNEL", "", c.DefaultChannel)
+	}
 	c.validate(&p)
 	return c, p.err()
 }

@@ -147,3 +147,28 @@ func TestProductionWeChatNeedsTheRegistryWhateverTheURLForm(t *testing.T) {
 		t.Errorf("sandbox URL: %v", err)
 	}
 }
+
+// The default channel is one of the three, named by its variable or its
+// APPS_FILE field when it is not.
+func TestDefaultChannel(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "WECHAT_BASE_URL": "http://127.0.0.1:8090", "WECHAT_APPID": "wx0123456789abcdef", "WECHAT_APP_SECRET": "s3cret-0123456789", "API_KEYS": "order-service-key-0001"}
+	getenv := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return env[k]
+		}
+	}
+	c, err := config.LoadAPI(getenv(nil))
+	if err != nil || c.Apps[0].DefaultChannel != "auto" {
+		t.Fatalf("default: %q, %v; want auto", c.Apps[0].DefaultChannel, err)
+	}
+	if c, err := config.LoadAPI(getenv(map[string]string{"DEFAULT_CHANNEL": "order"})); err != nil || c.Apps[0].DefaultChannel != "order" {
+		t.Fatalf("DEFAULT_CHANNEL=order: %+v, %v", c.Apps, err)
+	}
+	if _, err := config.LoadAPI(getenv(map[string]string{"DEFAULT_CHANNEL": "sms"})); err == nil || !strings.Contains(err.Error(), "DEFAULT_CHANNEL") {
+		t.Fatalf("DEFAULT_CHANNEL=sms: %v; want an error naming it", err)
+	}
+}

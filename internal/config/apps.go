@@ -35,6 +35,9 @@ type App struct {
 	PushToken     Secret
 	PushAESKey    Secret
 	APIKeys       []Secret
+	// DefaultChannel is the channel of a notification that carries a
+	// WeChat Pay order and names none: auto, order or subscribe.
+	DefaultChannel string
 
 	// The worker's: sends per second for the appid across every worker.
 	SendRate int
@@ -56,6 +59,8 @@ type appEntry struct {
 	PushAESKey    *reference `yaml:"push_aes_key"`
 	APIKeys       *reference `yaml:"api_keys"`
 	SendRate      int        `yaml:"send_rate_per_second"`
+	// DefaultChannel: "auto" (default), "order" or "subscribe".
+	DefaultChannel string `yaml:"default_channel"`
 }
 
 // reference says where a secret is: an environment variable or a file.
@@ -116,6 +121,11 @@ func readApps(path string, getenv func(string) string, p *problems, uses func(f 
 				e.TemplatesFile = filepath.Join(filepath.Dir(path), e.TemplatesFile)
 			}
 			a.TemplatesFile = e.TemplatesFile
+			a.DefaultChannel = e.DefaultChannel
+			if a.DefaultChannel == "" {
+				a.DefaultChannel = "auto"
+			}
+			checkChannel(p, "APPS_FILE", at+": default_channel ", a.DefaultChannel)
 			a.PushToken = r.secret(at, "push_token", e.PushToken, false)
 			a.PushAESKey = r.secret(at, "push_aes_key", e.PushAESKey, false)
 			for _, k := range strings.Split(r.secret(at, "api_keys", e.APIKeys, false).Reveal(), ",") {
@@ -200,7 +210,7 @@ func validAppID(id string) bool {
 
 // singleAppVariables are the per-app variables APPS_FILE replaces: set with
 // it, they would be ignored, so they are refused.
-var singleAppVariables = []string{"WECHAT_APPID", "WECHAT_APP_SECRET", "TEMPLATES_FILE", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "SEND_RATE_PER_SECOND"}
+var singleAppVariables = []string{"WECHAT_APPID", "WECHAT_APP_SECRET", "TEMPLATES_FILE", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "SEND_RATE_PER_SECOND", "DEFAULT_CHANNEL"}
 
 // loadApps returns the deployment's apps: APPS_FILE's, or the one the
 // variables describe (single is built by the caller from them).
@@ -229,4 +239,13 @@ func AppNames(apps []App) []string {
 		out[i] = a.Name + "=" + a.AppID
 	}
 	return out
+}
+
+// checkChannel refuses a default channel that is not one of the three.
+func checkChannel(p *problems, variable, at, channel string) {
+	switch task.Channel(channel) {
+	case task.ChannelAuto, task.ChannelOrder, task.ChannelSubscribe:
+		return
+	}
+	p.add(variable, "%s%q is not auto, order or subscribe", at, channel)
 }

@@ -29,6 +29,7 @@ import (
 	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wxevent"
 )
 
@@ -115,7 +116,8 @@ func apiApp(cfg config.API, a config.App, rdb redis.UniversalClient, log *slog.L
 	queue := intake.New(rdb, records, a.Queue, cfg.MaxRetry)
 	app := &httpapi.App{
 		Name: a.Name, AppID: a.AppID, Registry: reg, WeChat: wc, Users: users, Intake: queue, Records: records,
-		APIKeys: reveal(a.APIKeys),
+		DefaultChannel: task.Channel(a.DefaultChannel),
+		APIKeys:        reveal(a.APIKeys),
 	}
 	if a.PushToken != "" {
 		if app.Events, err = wxevent.NewVerifier(a.PushToken.Reveal(), a.PushAESKey.Reveal(), a.AppID); err != nil {
