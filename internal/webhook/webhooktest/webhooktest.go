@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
 	"wxnotify/internal/webhook"
 )
 
@@ -177,4 +180,22 @@ func ids(evs []webhook.Event) []string {
 		out[i] = ev.ID
 	}
 	return out
+}
+
+// Bury puts ev in app appid's dead list as asynq leaves an event whose
+// retries ran out (without a last error): queued as the relay queues it,
+// then archived. For tests of the pages that show the list.
+func Bury(t testing.TB, rdb redis.UniversalClient, appID string, ev webhook.Event) {
+	t.Helper()
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := webhook.Queue(appID)
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(webhook.TaskType, body), asynq.TaskID(ev.ID), asynq.Queue(queue)); err != nil {
+		t.Fatal(err)
+	}
+	if err := asynq.NewInspectorFromRedisClient(rdb).ArchiveTask(queue, ev.ID); err != nil {
+		t.Fatal(err)
+	}
 }
