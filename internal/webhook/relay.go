@@ -139,8 +139,8 @@ const (
 )
 
 // pass claims due entries and relays each; it acks those it is done with,
-// so that a failure part way (Redis gone) leaves only the rest to come back
-// with the lease.
+// so that a failure (Redis gone, a record that does not read) leaves only
+// the entries it hit to come back with the lease.
 func (r *Relay) pass(ctx context.Context) (passResult, error) {
 	// A pass ends within half its lease: its ack must land before its
 	// entries are due to other relays again.
@@ -152,12 +152,17 @@ func (r *Relay) pass(ctx context.Context) (passResult, error) {
 	}
 	res := passResult{Claimed: len(l.ids)}
 	var done []string
-	var failed error
+	var failed []error
 	for _, id := range l.ids {
 		v, err := r.relay(ctx, id)
 		if err != nil {
-			failed = err
-			break
+			// The entry stays leased and comes back; the others go on,
+			// unless the pass is out of time (Redis away past it).
+			failed = append(failed, fmt.Errorf("notification %s: %w", id, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
 		}
 		switch v {
 		case queued:
@@ -176,7 +181,10 @@ func (r *Relay) pass(ctx context.Context) (passResult, error) {
 	// worker is stopping: the rest of the lease is the ack's.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Lease/4)
 	defer cancel()
-	return res, errors.Join(failed, r.outbox.ack(actx, l, done))
+	if len(failed) > 1 {
+		failed = []error{fmt.Errorf("%w (and %d more)", failed[0], len(failed)-1)}
+	}
+	return res, errors.Join(append(failed, r.outbox.ack(actx, l, done))...)
 }
 
 // relay queues the event of notification id, if its record is final.

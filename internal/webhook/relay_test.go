@@ -133,7 +133,7 @@ func TestAckLeavesAnEntryAddedAgain(t *testing.T) {
 func TestDeadRelaysEntriesComeBackAfterTheLease(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	const lease = 500 * time.Millisecond
+	const lease = time.Second
 	id := f.finish("order-orphan", record.Completed)
 	if _, err := f.outbox.Claim(context.Background(), webhook.Batch, lease); err != nil { // and dies
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestTwoRelaysQueueEachEventOnce(t *testing.T) {
 	}
 
 	// A relay queues the events of what it claimed, and dies before its ack.
-	const lease = 300 * time.Millisecond
+	const lease = time.Second
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, f.finish("order-taken-over-"+string(rune('a'+i)), record.Archived))
@@ -236,5 +236,25 @@ func TestTwoRelaysQueueEachEventOnce(t *testing.T) {
 	}
 	if info, _ := f.ins.GetQueueInfo(webhook.Queue(testAppID)); info.Pending != n+len(ids) {
 		t.Fatalf("queue holds %d; want %d", info.Pending, n+len(ids))
+	}
+}
+
+// A record that does not read holds back its own event only: the pass
+// says so, queues the others, and the entry comes back with its lease.
+func TestAnUnreadableRecordHoldsBackOnlyItsEvent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	bad := f.finish("order-garbled", record.Completed)
+	if err := f.rdb.Set(ctx, record.NewKeys(testAppID).Record(bad), "not a record", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	good := f.finish("order-fine", record.Completed)
+	p, err := f.relay(0, 0).Pass(ctx)
+	if err == nil || !strings.Contains(err.Error(), bad) || p.Claimed != 2 || p.Queued != 1 || f.pending() != 1 {
+		t.Fatalf("pass %+v, %v, outbox %d; want the good event queued, the bad one named and left", p, err, f.pending())
+	}
+	if _, err := f.ins.GetTaskInfo(webhook.Queue(testAppID), webhook.EventID(good, record.Completed)); err != nil {
+		t.Fatal(err)
 	}
 }
