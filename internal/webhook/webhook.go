@@ -10,7 +10,8 @@
 //     the app's outbox in the same RunScripts call: on one Redis node, in
 //     the same script, so that the record cannot say "final" without the
 //     outbox holding the id. Nothing is lost between the record and the
-//     webhook's task.
+//     webhook's task. (On a Cluster the two are side by side in one
+//     pipeline: Outbox.AddCall says what that leaves.)
 //  2. The relay (relay.go), a goroutine per app in every worker, leases due
 //     ids, reads each record, builds the event and queues an asynq task
 //     whose id is the event's: a relay that dies leaves its lease to run out
