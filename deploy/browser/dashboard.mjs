@@ -106,7 +106,8 @@ try {
   seen.pages.taskByURL = await page.locator("body").innerText();
 
   // The console: search an order by its dedupe key, open its timeline; the
-  // outcomes chart; the health page. Plain pages, no script of their own.
+  // outcomes chart; the health page; the dead webhook events. Plain pages,
+  // no script of their own.
   await page.goto(`${api}/admin/`, { timeout });
   await page.locator("#q").fill(cfg.dedupeKey);
   await Promise.all([page.waitForURL(/[?&]q=/, { timeout }), page.getByRole("button", { name: "Search" }).click()]);
@@ -124,6 +125,10 @@ try {
   await page.goto(`${api}/admin/health`, { timeout });
   seen.pages.consoleHealth = await page.locator("body").innerText();
   await shot("console-health");
+  // The dead webhook events, reached by the console's navigation.
+  await Promise.all([page.waitForURL(/\/admin\/webhooks/, { timeout }), page.getByRole("link", { name: "Webhooks", exact: true }).click()]);
+  seen.pages.consoleWebhooks = await page.locator("body").innerText();
+  await shot("console-webhooks");
 
   // Another origin's page submits a plain form to the pause endpoint in the
   // admin's browser: the browser navigates to the answer.

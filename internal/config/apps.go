@@ -41,7 +41,15 @@ type App struct {
 
 	// The worker's: sends per second for the appid across every worker.
 	SendRate int
+	// The worker's: where and with what key it tells the order service how
+	// each notification ended (package webhook); both "" when the app has
+	// no webhook.
+	WebhookURL    string
+	WebhookSecret Secret
 }
+
+// Webhook reports whether the app has a webhook.
+func (a App) Webhook() bool { return a.WebhookURL != "" }
 
 // appsFile is APPS_FILE's shape: every field of an app is checked, unknown
 // ones refused, and secrets are references, never values.
@@ -60,7 +68,9 @@ type appEntry struct {
 	APIKeys       *reference `yaml:"api_keys"`
 	SendRate      int        `yaml:"send_rate_per_second"`
 	// DefaultChannel: "auto" (default), "order" or "subscribe".
-	DefaultChannel string `yaml:"default_channel"`
+	DefaultChannel string     `yaml:"default_channel"`
+	WebhookURL     string     `yaml:"webhook_url"`
+	WebhookSecret  *reference `yaml:"webhook_secret"`
 }
 
 // reference says where a secret is: an environment variable or a file.
@@ -140,6 +150,11 @@ func readApps(path string, getenv func(string) string, p *problems, uses func(f 
 			} else if a.SendRate < 1 {
 				p.add("APPS_FILE", "%s: send_rate_per_second %d must be at least 1", at, a.SendRate)
 			}
+			a.WebhookURL = e.WebhookURL
+			a.WebhookSecret = r.secret(at, "webhook_secret", e.WebhookSecret, false)
+			if e.WebhookSecret == nil || a.WebhookSecret != "" { // an unresolved reference is reported already
+				checkWebhook(p, setting{"APPS_FILE", at + ": webhook_url: "}, setting{"APPS_FILE", at + ": webhook_secret: "}, a.WebhookURL, a.WebhookSecret)
+			}
 		}
 		apps = append(apps, a)
 	}
@@ -210,7 +225,8 @@ func validAppID(id string) bool {
 
 // singleAppVariables are the per-app variables APPS_FILE replaces: set with
 // it, they would be ignored, so they are refused.
-var singleAppVariables = []string{"WECHAT_APPID", "WECHAT_APP_SECRET", "TEMPLATES_FILE", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "SEND_RATE_PER_SECOND", "DEFAULT_CHANNEL"}
+var singleAppVariables = []string{"WECHAT_APPID", "WECHAT_APP_SECRET", "TEMPLATES_FILE", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "SEND_RATE_PER_SECOND",
+	"DEFAULT_CHANNEL", "WEBHOOK_URL", "WEBHOOK_SECRET"}
 
 // loadApps returns the deployment's apps: APPS_FILE's, or the one the
 // variables describe (single is built by the caller from them).

@@ -123,3 +123,41 @@ func TestSingleAppFromVariables(t *testing.T) {
 		t.Fatalf("apps %+v", c.Apps)
 	}
 }
+
+// Each app of APPS_FILE may have a webhook of its own, its secret a
+// reference like the others; a problem names the app and the field, and the
+// single app's variables are refused beside the file.
+func TestAppsFileWebhook(t *testing.T) {
+	t.Parallel()
+	withHook := strings.Replace(twoApps, "    send_rate_per_second: 200\n",
+		"    send_rate_per_second: 200\n    webhook_url: https://shop.example.com/wxnotify\n    webhook_secret: {env: SHOP_WEBHOOK_SECRET}\n", 1)
+	path := appsFile(t, withHook)
+	w, err := config.LoadWorker(appsEnv(path, map[string]string{"SHOP_WEBHOOK_SECRET": webhookSecret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, club := w.Apps[0], w.Apps[1]
+	if shop.WebhookURL != "https://shop.example.com/wxnotify" || shop.WebhookSecret.Reveal() != webhookSecret || club.Webhook() {
+		t.Fatalf("shop %+v, club %+v; want the webhook on shop only", shop, club)
+	}
+	// The api does not deliver webhooks: it needs not the secret.
+	if _, err := config.LoadAPI(appsEnv(path, nil)); err != nil {
+		t.Fatalf("api without the webhook's secret: %v", err)
+	}
+	for _, tc := range []struct {
+		file string
+		env  map[string]string
+		want string
+	}{
+		{withHook, nil, `SHOP_WEBHOOK_SECRET: unset or empty; `},
+		{withHook, map[string]string{"SHOP_WEBHOOK_SECRET": "short"}, `app "shop": webhook_secret: 5 bytes`},
+		{strings.Replace(withHook, "https://shop", "http://shop", 1), map[string]string{"SHOP_WEBHOOK_SECRET": webhookSecret}, `app "shop": webhook_url: http://shop.example.com: https is required`},
+		{strings.Replace(withHook, "    webhook_secret: {env: SHOP_WEBHOOK_SECRET}\n", "", 1), nil, `app "shop": webhook_secret: required with the webhook's URL`},
+		{withHook, map[string]string{"SHOP_WEBHOOK_SECRET": webhookSecret, "WEBHOOK_URL": "https://x.example.com/"}, "WEBHOOK_URL: set per app in APPS_FILE"},
+	} {
+		_, err := config.LoadWorker(appsEnv(appsFile(t, tc.file), tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v: %v; want %q", tc.env, err, tc.want)
+		}
+	}
+}

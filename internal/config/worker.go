@@ -49,6 +49,15 @@ type Worker struct {
 	// on (WECHAT_PUSH_TOKEN). Without push the link only waits out its hour:
 	// false spares a Redis call and ~170 bytes for that hour per message.
 	SentEvents bool `env:"WECHAT_SENT_EVENTS" envDefault:"true"`
+	// WebhookURL and WebhookSecret are the single app's webhook: how each
+	// notification ended, signed, to the order service (package webhook).
+	// APPS_FILE sets them per app (webhook_url, webhook_secret).
+	WebhookURL    string `env:"WEBHOOK_URL"`
+	WebhookSecret Secret `env:"WEBHOOK_SECRET"`
+	// WebhookConcurrency is how many webhook deliveries one worker makes at
+	// once. They run on an asynq server of their own, beside the sends'
+	// WORKER_CONCURRENCY, so that a slow receiver holds webhook slots only.
+	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY" envDefault:"20"`
 }
 
 // LoadWorker reads and checks the worker's configuration.
@@ -60,6 +69,7 @@ func LoadWorker(getenv func(string) string) (Worker, error) {
 	var p problems
 	c.Apps = loadApps(c.AppsFile, getenv, &p, "worker", App{
 		Name: "default", AppID: c.WeChat.AppID, Secret: c.WeChat.AppSecret, Queue: task.QueueName, SendRate: c.SendRate,
+		WebhookURL: c.WebhookURL, WebhookSecret: c.WebhookSecret,
 	})
 	c.validate(&p)
 	return c, p.err()
@@ -86,6 +96,23 @@ func (c Worker) validate(p *problems) {
 	if c.AppsFile == "" && c.SendRate < 1 {
 		p.add("SEND_RATE_PER_SECOND", "%d must be at least 1", c.SendRate)
 	}
+	if c.AppsFile == "" {
+		checkWebhook(p, setting{variable: "WEBHOOK_URL"}, setting{variable: "WEBHOOK_SECRET"}, c.WebhookURL, c.WebhookSecret)
+	}
+	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 10_000 {
+		p.add("WEBHOOK_CONCURRENCY", "%d is not between 1 and 10000", c.WebhookConcurrency)
+	}
+}
+
+// WebhookApps are the apps with a webhook.
+func (c Worker) WebhookApps() []App {
+	var out []App
+	for _, a := range c.Apps {
+		if a.Webhook() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // QueueWeights are the apps' queues, each with weight 1: asynq then picks
@@ -107,6 +134,8 @@ func (c Worker) LogValue() slog.Value {
 		slog.String("wechat_base_url", c.WeChat.BaseURL),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Int("concurrency", c.Concurrency),
+		slog.Any("webhooks", AppNames(c.WebhookApps())),
+		slog.Int("webhook_concurrency", c.WebhookConcurrency),
 		slog.String("task_check_interval", c.TaskCheckInterval.String()),
 		slog.String("delayed_task_check_interval", c.DelayedTaskCheckInterval.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),

@@ -1,7 +1,8 @@
 // Package console is the operator console served under /admin/: server-
 // rendered pages to find a notification and read its timeline, see a
 // user's binding, grants and recent notifications, the outcome counts by
-// template, and the health of the token, the send rate and the queue. It
+// template, the health of the token, the send rate and the queue, and the
+// webhook events the order service never accepted. It
 // only reads: queue operations stay in asynqmon (/admin/asynq/).
 //
 // Pages are html/template with an embedded stylesheet and no script: the
@@ -27,6 +28,7 @@ import (
 	"wxnotify/internal/record"
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/webhook"
 )
 
 // Notifications is what the console reads about notifications;
@@ -66,6 +68,11 @@ type App struct {
 	// workers are configured with, 0 if none said.
 	SendBacklog func(ctx context.Context) (time.Duration, error)
 	SendRate    func(ctx context.Context) (int, error)
+	// WebhookQueue is the app's webhook queue (webhook.Queue), and
+	// DeadWebhooks reads a page (from 1) of its dead events
+	// (webhook.DeadList): an app without a webhook has none.
+	WebhookQueue string
+	DeadWebhooks func(ctx context.Context, page int) ([]webhook.Dead, error)
 }
 
 // Deps is what the console reads from.
@@ -121,7 +128,8 @@ func New(d Deps) (*Console, error) {
 	c := &Console{Deps: d, pages: map[string]*template.Template{}}
 	names := map[string]bool{}
 	for _, a := range d.Apps {
-		if a.Name == "" || a.AppID == "" || a.Queue == "" || a.Registry == nil || a.Notifications == nil || a.Users == nil || a.Token == nil || a.SendBacklog == nil || a.SendRate == nil {
+		if a.Name == "" || a.AppID == "" || a.Queue == "" || a.Registry == nil || a.Notifications == nil || a.Users == nil || a.Token == nil || a.SendBacklog == nil || a.SendRate == nil ||
+			a.WebhookQueue == "" || a.DeadWebhooks == nil {
 			return nil, fmt.Errorf("console: app %q: missing dependency", a.Name)
 		}
 		if names[a.Name] {
@@ -134,7 +142,7 @@ func New(d Deps) (*Console, error) {
 		}
 		c.views = append(c.views, v)
 	}
-	for _, page := range []string{"search", "notification", "user", "outcomes", "health", "error"} {
+	for _, page := range []string{"search", "notification", "user", "outcomes", "health", "webhooks", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -157,6 +165,7 @@ func (c *Console) Register(g gin.IRoutes) {
 	g.GET("/users/:user_id", c.inApp(c.user))
 	g.GET("/outcomes", c.inApp(c.outcomes))
 	g.GET("/health", c.inApp(c.health))
+	g.GET("/webhooks", c.inApp(c.webhooks))
 	g.GET("/console.css", func(ctx *gin.Context) {
 		ctx.Header("Cache-Control", "private, max-age=300")
 		ctx.Data(http.StatusOK, "text/css; charset=utf-8", stylesheet)
@@ -213,7 +222,7 @@ type appLink struct {
 
 // navPaths are the pages the switcher keeps; any other page switches to
 // the other app's search (an id of one app means nothing in another).
-var navPaths = map[string]string{"search": "/admin/", "outcomes": "/admin/outcomes", "health": "/admin/health"}
+var navPaths = map[string]string{"search": "/admin/", "outcomes": "/admin/outcomes", "health": "/admin/health", "webhooks": "/admin/webhooks"}
 
 // render writes page name of v's app (nil: none, for an unknown app) with
 // status; a template failure is a 500 (a defect, not the input's fault).

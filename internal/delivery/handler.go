@@ -60,6 +60,7 @@ type Handler struct {
 	sentEvents bool
 	log        *slog.Logger
 	metrics    *AppMetrics
+	outbox     Outbox // nil without a webhook
 }
 
 // Deps are the Handler's collaborators.
@@ -81,6 +82,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Metrics are the app's series (Metrics.App).
 	Metrics *AppMetrics
+	// Outbox, when the app has a webhook, is where its final writes put
+	// the notification for the order service (outbox.go).
+	Outbox Outbox
 }
 
 // New returns a Handler.
@@ -88,7 +92,7 @@ func New(d Deps) *Handler {
 	return &Handler{
 		rdb: d.Redis, records: record.NewStore(d.Redis, d.AppID, d.Retention), grants: subscriber.NewClaims(d.Redis, d.AppID),
 		appID: d.AppID, tokens: d.Tokens, sender: d.Sender, shipper: d.Shipper, limiter: d.Limiter, base: d.RetryBase, up: d.RetryCap,
-		sentEvents: d.SentEvents, log: d.Logger, metrics: d.Metrics,
+		sentEvents: d.SentEvents, log: d.Logger, metrics: d.Metrics, outbox: d.Outbox,
 	}
 }
 
@@ -385,19 +389,20 @@ func (h *Handler) act(ctx context.Context, a *attempt, o outcome) error {
 		delay = o.wait
 	}
 	step := record.Step{Outcome: o.name(), ErrCode: o.errcode, Error: o.err.Error()}
-	write := h.records.RetryCall(a.id, step, time.Now().Add(delay), o.verdict == retrying)
+	writes := []*redisconn.ScriptCall{h.records.RetryCall(a.id, step, time.Now().Add(delay), o.verdict == retrying)}
 	if o.verdict == archived {
-		write = h.records.FinishCall(a.id, record.From(a.p, a.maxRetry), record.Archived, record.Result{}, step)
+		writes = h.finalWrite(a.id, h.records.FinishCall(a.id, record.From(a.p, a.maxRetry), record.Archived, record.Result{}, step))
 	}
 	wctx, cancel := h.writeContext(ctx, a)
 	defer cancel()
 	if a.claimed {
 		h.release(wctx, a, o)
 	}
-	if err := redisconn.RunScripts(wctx, h.rdb, write, h.records.CountCall(a.p.Template, o.class(), time.Now())); err != nil {
+	if err := redisconn.RunScripts(wctx, h.rdb, append(writes, h.records.CountCall(a.p.Template, o.class(), time.Now()))...); err != nil {
 		h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.String("outcome", o.name()), slog.Any("error", err))
 	}
 	if o.verdict == archived {
+		h.told()
 		return fmt.Errorf("%w: %w", o.err, asynq.SkipRetry)
 	}
 	return &retryAfter{delay: delay, failure: o.verdict == retrying, err: o.err}
@@ -433,7 +438,7 @@ func (h *Handler) release(ctx context.Context, a *attempt, o outcome) {
 // counted. On one Redis node all of it is one script, the record first
 // (redisconn.RunScripts stops at a failure); on a Cluster the record and
 // the markers live on different slots, so the rest follows in a second
-// round trip.
+// round trip. A webhook's outbox entry goes with the record (finalWrite).
 func (h *Handler) complete(ctx context.Context, a *attempt, o outcome) error {
 	wctx, cancel := h.writeContext(ctx, a)
 	defer cancel()
@@ -451,7 +456,7 @@ func (h *Handler) complete(ctx context.Context, a *attempt, o outcome) error {
 	}
 	after = append(after, h.records.CountCall(a.p.Template, o.class(), time.Now()))
 
-	calls := []*redisconn.ScriptCall{finish}
+	calls := h.finalWrite(a.id, finish)
 	if redisconn.OneNode(h.rdb) {
 		calls, after = append(calls, after...), nil
 	}
@@ -464,8 +469,9 @@ func (h *Handler) complete(ctx context.Context, a *attempt, o outcome) error {
 			slog.String("outcome", o.name()), slog.Any("error", err))
 		return fmt.Errorf("outcome %s not recorded: %w", o.name(), err)
 	} else if err != nil {
-		h.log.Warn("after the outcome: markers, msgid link or count not written (markers expire)", slog.String("task_id", a.id), slog.Any("error", err))
+		h.log.Warn("after the outcome: webhook outbox, markers, msgid link or count not written (markers expire)", slog.String("task_id", a.id), slog.Any("error", err))
 	}
+	h.told()
 	if !o.answered.IsZero() {
 		h.metrics.unrecorded.Observe(time.Since(o.answered).Seconds())
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/accesstoken"
@@ -23,6 +24,8 @@ import (
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/task"
+	"wxnotify/internal/webhook"
+	"wxnotify/internal/webhook/webhooktest"
 	"wxnotify/internal/wechat"
 )
 
@@ -35,7 +38,11 @@ func consoleApp(rdb redis.UniversalClient, name, appID, queueName string, queue 
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
 			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+appID+":send:", appID)
 		},
-		SendRate: func(context.Context) (int, error) { return 500, nil },
+		SendRate:     func(context.Context) (int, error) { return 500, nil },
+		WebhookQueue: webhook.Queue(appID),
+		DeadWebhooks: func(ctx context.Context, page int) ([]webhook.Dead, error) {
+			return webhook.DeadList(ctx, asynq.NewInspectorFromRedisClient(rdb), webhook.Queue(appID), page)
+		},
 	}
 }
 
@@ -73,6 +80,9 @@ type seeded struct {
 	// bareOpenID is a user whose id is their openid (no USER_JWT), with
 	// notification bareID.
 	bareOpenID, bareID string
+	// deadEvent is the id of the delivered notification's webhook event,
+	// in the dead list.
+	deadEvent string
 }
 
 // seedConsole writes through the real components what a day of wxnotify
@@ -122,6 +132,12 @@ func seedConsole(t *testing.T, e *env) seeded {
 		t.Fatal(err)
 	}
 	s.bareID = en.ID
+
+	// The delivered notification's webhook event, dead.
+	ev := webhook.Event{ID: webhook.EventID(s.id, record.Completed), Type: webhook.TypeCompleted, App: "default",
+		Notification: webhook.Notification{ID: s.id, Template: "order_arrived", DedupeKey: "order-77", State: record.Completed}}
+	webhooktest.Bury(t, e.rdb, sandboxtest.AppID, ev)
+	s.deadEvent = ev.ID
 	return s
 }
 
@@ -192,6 +208,13 @@ func TestConsolePagesShowTheirData(t *testing.T) {
 		path := "/admin/outcomes"
 		has(get(path), path, "<svg", "order_arrived")
 	})
+	t.Run("webhooks", func(t *testing.T) {
+		path := "/admin/webhooks"
+		has(get(path), path, "<code>"+s.deadEvent+"</code>", link, "notification.completed",
+			`href="/admin/asynq/queues/webhooks.`+sandboxtest.AppID+`?status=archived"`, `aria-current="page">Webhooks</a>`)
+		path = "/admin/webhooks?page=2"
+		has(get(path), path, "None on this page", `href="/admin/webhooks?page=1"`)
+	})
 	t.Run("stylesheet", func(t *testing.T) {
 		p := e.page("/admin/console.css", true)
 		if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/css") || !strings.Contains(p.body, ".c-delivered") {
@@ -217,7 +240,7 @@ func TestConsolePagesShowTheirData(t *testing.T) {
 				t.Errorf("GET %s: with one app, a link names it or the app switcher shows", path)
 			}
 		}
-		if len(visited) < 12 {
+		if len(visited) < 14 {
 			t.Fatalf("only %d pages checked", len(visited))
 		}
 	})
@@ -292,6 +315,8 @@ func TestConsoleRefusesBadInput(t *testing.T) {
 		"/admin/?q=x&template=no_such_template":                         400,
 		"/admin/?q=" + strings.Repeat("q", 300):                         400,
 		"/admin/?q=%01":                                                 400,
+		"/admin/webhooks?page=0":                                        400,
+		"/admin/webhooks?page=x":                                        400,
 	} {
 		p := e.page(path, true)
 		if p.status != want {
@@ -316,7 +341,7 @@ func TestConsoleRedisStoppedAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/admin/?q=order-1", "/admin/notifications/order_arrived-" + strings.Repeat("0", 32),
-		"/admin/users/u-1", "/admin/outcomes", "/admin/health"} {
+		"/admin/users/u-1", "/admin/outcomes", "/admin/health", "/admin/webhooks"} {
 		start := time.Now()
 		p := e.page(path, true)
 		if took := time.Since(start); took > 3*time.Second {
@@ -414,6 +439,10 @@ func TestConsoleServesEachApp(t *testing.T) {
 		path = "/admin/health?app=" + a.name
 		check(path, get(path, 200), []string{"Queue <code>" + a.queue + "</code>", `aria-current="true">` + a.name + `</a>`,
 			`<a href="/admin/health?app=` + o.name + `" title=`}, nil)
+
+		path = "/admin/webhooks?app=" + a.name
+		check(path, get(path, 200), []string{`href="/admin/asynq/queues/webhooks.` + a.appID + `?status=archived"`,
+			`<a href="/admin/webhooks?app=` + o.name + `" title=`}, nil)
 
 		path = "/admin/outcomes?app=" + a.name
 		delivered := []string{"<title>delivered: 1</title>"}

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"wxnotify/internal/record"
+	"wxnotify/internal/redisconn"
 	"wxnotify/internal/task"
 )
 
@@ -87,10 +88,10 @@ func (q *Queue) Enqueue(ctx context.Context, p task.Payload) (Accepted, error) {
 // the delete fail, the second task sends nothing twice: the claim and the
 // record see to that (package delivery).
 func (q *Queue) dropIfQueuedUnderTheOldID(ctx context.Context, id string) {
-	if _, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, id) }); err != nil {
+	if _, err := redisconn.Inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, id) }); err != nil {
 		return // none (or unknown): the new task is the repair
 	}
-	_, _ = inspect(ctx, func() (struct{}, error) { return struct{}{}, q.inspector.DeleteTask(q.name, task.TaskID(id)) })
+	_, _ = redisconn.Inspect(ctx, func() (struct{}, error) { return struct{}{}, q.inspector.DeleteTask(q.name, task.TaskID(id)) })
 }
 
 // queue puts notification id's task on asynq; queued is false when asynq
@@ -118,26 +119,5 @@ func (q *Queue) queue(ctx context.Context, id string, p task.Payload) (queued bo
 // QueueInfo is asynq's report on the notifications queue: its tasks by
 // state and its latency.
 func (q *Queue) QueueInfo(ctx context.Context) (*asynq.QueueInfo, error) {
-	return inspect(ctx, func() (*asynq.QueueInfo, error) { return q.inspector.GetQueueInfo(q.name) })
-}
-
-// inspect runs an Inspector call, which takes no context, within ctx.
-// The call itself is bounded by the client's timeouts.
-func inspect[T any](ctx context.Context, call func() (T, error)) (T, error) {
-	type res struct {
-		info T
-		err  error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		info, err := call()
-		ch <- res{info, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.info, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
+	return redisconn.Inspect(ctx, func() (*asynq.QueueInfo, error) { return q.inspector.GetQueueInfo(q.name) })
 }

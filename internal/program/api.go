@@ -30,6 +30,7 @@ import (
 	"wxnotify/internal/registry"
 	"wxnotify/internal/subscriber"
 	"wxnotify/internal/task"
+	"wxnotify/internal/webhook"
 	"wxnotify/internal/wxevent"
 )
 
@@ -190,15 +191,22 @@ func reveal(keys []config.Secret) []string {
 }
 
 // consoleApp is app a as the operator console reads it (served beside the
-// dashboard, behind the same account): its stores, and its token's health
-// and send rate, all keyed by its appid.
+// dashboard, behind the same account): its stores, its token's health and
+// send rate, and its webhook's dead events, all keyed by its appid. The api
+// does not read the worker's webhook settings: an app without a webhook
+// shows an empty dead list.
 func consoleApp(a config.App, reg *registry.Registry, rdb redis.UniversalClient, q *intake.Queue, records *record.Store, users *subscriber.Store) console.App {
+	ins := asynq.NewInspectorFromRedisClient(rdb)
 	return console.App{
 		Name: a.Name, AppID: a.AppID, Queue: a.Queue, Registry: reg, Notifications: records, QueueInfo: q.QueueInfo, Users: users,
 		Token: func(ctx context.Context) (accesstoken.Health, error) {
 			return accesstoken.ReadHealth(ctx, rdb, a.AppID)
 		},
-		SendBacklog: ratelimit.SendsOf(rdb, a.AppID).Backlog,
-		SendRate:    ratelimit.SendsOf(rdb, a.AppID).Announced,
+		SendBacklog:  ratelimit.SendsOf(rdb, a.AppID).Backlog,
+		SendRate:     ratelimit.SendsOf(rdb, a.AppID).Announced,
+		WebhookQueue: webhook.Queue(a.AppID),
+		DeadWebhooks: func(ctx context.Context, page int) ([]webhook.Dead, error) {
+			return webhook.DeadList(ctx, ins, webhook.Queue(a.AppID), page)
+		},
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"wxnotify/internal/redistest"
 	"wxnotify/internal/sandbox/sandboxtest"
 	"wxnotify/internal/task"
+	"wxnotify/internal/webhook"
+	"wxnotify/internal/webhook/webhooktest"
 )
 
 // browserDir holds the browser test's script and its npm lockfile.
@@ -69,8 +71,8 @@ type browserSaw struct {
 		PausedByButton                             bool
 		IDs, Payloads                              []string
 		// The console's pages, and the bars its chart drew.
-		ConsoleSearch, ConsoleTimeline, ConsoleOutcomes, ConsoleHealth string
-		ConsoleChartBars                                               int
+		ConsoleSearch, ConsoleTimeline, ConsoleOutcomes, ConsoleHealth, ConsoleWebhooks string
+		ConsoleChartBars                                                                int
 	}
 	Forms []struct {
 		From, Body string
@@ -132,6 +134,11 @@ func TestBrowserDashboard(t *testing.T) {
 	if err := redisconn.RunScripts(context.Background(), rdb, counts...); err != nil {
 		t.Fatal(err)
 	}
+	// A webhook event the order service never accepted, for the console's
+	// dead list.
+	dead := webhook.Event{ID: webhook.EventID(ids[0], record.Archived), Type: webhook.TypeArchived, App: "default",
+		Notification: webhook.Notification{ID: ids[0], Template: "order_arrived", DedupeKey: "order-browser-0", State: record.Archived}}
+	webhooktest.Bury(t, rdb, sandboxtest.AppID, dead)
 
 	// A page of another origin (another port: same site; localhost: another
 	// site) whose form posts itself to the pause endpoint on load.
@@ -238,8 +245,11 @@ func TestBrowserDashboard(t *testing.T) {
 	if !strings.Contains(saw.Pages.ConsoleHealth, task.QueueName) {
 		t.Errorf("the health page shows:\n%s", saw.Pages.ConsoleHealth)
 	}
+	if !strings.Contains(saw.Pages.ConsoleWebhooks, dead.ID) || !strings.Contains(saw.Pages.ConsoleWebhooks, ids[0]) {
+		t.Errorf("the dead webhook events page shows:\n%s", saw.Pages.ConsoleWebhooks)
+	}
 	pages := strings.Join([]string{saw.Pages.Dashboard, saw.Pages.Queue, saw.Pages.Task, saw.Pages.TaskByURL,
-		saw.Pages.ConsoleSearch, saw.Pages.ConsoleTimeline, saw.Pages.ConsoleOutcomes, saw.Pages.ConsoleHealth}, "\n")
+		saw.Pages.ConsoleSearch, saw.Pages.ConsoleTimeline, saw.Pages.ConsoleOutcomes, saw.Pages.ConsoleHealth, saw.Pages.ConsoleWebhooks}, "\n")
 	for _, openid := range openids {
 		if strings.Contains(pages, openid) {
 			t.Errorf("the dashboard shows openid %s in clear", openid)

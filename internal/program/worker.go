@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -42,9 +43,10 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	prom := prometheus.NewRegistry()
 	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := delivery.NewMetrics(prom)
+	hooks := newWebhooks(cfg, rdb, log)
 	handlers := delivery.ByQueue{}
 	for _, app := range cfg.Apps {
-		h, err := appHandler(cfg, app, rdb, log, metrics.App(app.Name))
+		h, err := appHandler(cfg, app, rdb, log, metrics.App(app.Name), hooks.outbox(app.AppID))
 		if err != nil {
 			return err
 		}
@@ -73,14 +75,25 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		_ = httpSrv.Close()
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	if err := hooks.start(ctx); err != nil {
+		srv.Shutdown()
+		_ = httpSrv.Close()
+		return err
+	}
 	for _, app := range cfg.Apps {
 		announceSendRate(ctx, log, rdb, app.AppID, app.SendRate)
 	}
-	log.Info("worker running", "queues", queues, "concurrency", cfg.Concurrency)
+	log.Info("worker running", "queues", queues, "concurrency", cfg.Concurrency, "webhook_queues", hooks.queueNames())
 	<-ctx.Done()
 
 	log.Info("worker shutting down", "timeout", cfg.ShutdownTimeout.String())
-	srv.Shutdown() // waits for sends in flight; requeues what is left after ShutdownTimeout
+	// Both servers wait for what is in flight (requeueing what is left after
+	// ShutdownTimeout) at the same time: the grace period holds one timeout.
+	var stopped sync.WaitGroup
+	stopped.Go(hooks.shutdown)
+	srv.Shutdown()
+	hooks.stopRelays()
+	stopped.Wait()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -90,8 +103,9 @@ func Worker(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 }
 
 // appHandler builds the delivery of one app: its WeChat client, its share
-// of the token cache and its send rate, all keyed by its appid.
-func appHandler(cfg config.Worker, app config.App, rdb redis.UniversalClient, log *slog.Logger, metrics *delivery.AppMetrics) (*delivery.Handler, error) {
+// of the token cache and its send rate, all keyed by its appid, and its
+// webhook's outbox (nil without one).
+func appHandler(cfg config.Worker, app config.App, rdb redis.UniversalClient, log *slog.Logger, metrics *delivery.AppMetrics, outbox delivery.Outbox) (*delivery.Handler, error) {
 	wc, err := wechatClient(cfg.WeChat, app)
 	if err != nil {
 		return nil, err
@@ -106,7 +120,7 @@ func appHandler(cfg config.Worker, app config.App, rdb redis.UniversalClient, lo
 		Redis: rdb, AppID: app.AppID, Tokens: tokens, Sender: client, Shipper: client,
 		Limiter:   ratelimit.SendsOf(rdb, app.AppID).Limiter(app.SendRate),
 		Retention: cfg.Retention, RetryBase: cfg.RetryBase, RetryCap: cfg.RetryCap, Logger: log, Metrics: metrics,
-		SentEvents: cfg.SentEvents,
+		SentEvents: cfg.SentEvents, Outbox: outbox,
 	}), nil
 }
 

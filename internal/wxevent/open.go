@@ -123,9 +123,9 @@ func decodeXML(body []byte) (*Push, error) {
 		ToUserName, FromUserName, MsgType, Event string
 		CreateTime                               int64
 		tradeFields
-		Popup                                    []item `xml:"SubscribeMsgPopupEvent>List"`
-		Change                                   []item `xml:"SubscribeMsgChangeEvent>List"`
-		Sent                                     []item `xml:"SubscribeMsgSentEvent>List"`
+		Popup  []item `xml:"SubscribeMsgPopupEvent>List"`
+		Change []item `xml:"SubscribeMsgChangeEvent>List"`
+		Sent   []item `xml:"SubscribeMsgSentEvent>List"`
 	}
 	if err := xml.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBody, err)
