@@ -146,10 +146,10 @@ func TestFaultRedisRestartMidLoad(t *testing.T) {
 			}
 		}
 		if i%4 == 0 {
-			switch st := orders.ship(i/4, "restart"); st {
+			switch st, err := orders.ship(i/4, "restart"); st {
 			case http.StatusAccepted, http.StatusServiceUnavailable:
 			default:
-				t.Fatalf("shipping order %d answered %d; want 202 or 503", i/4, st)
+				t.Fatalf("shipping order %d answered %d %v; want 202 or 503", i/4, st, err)
 			}
 		}
 		status, took := post(i)

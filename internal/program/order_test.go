@@ -1,9 +1,13 @@
 package program
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,6 +204,7 @@ type orderLoad struct {
 	shipped []string // notification ids of the accepted shipments
 	// accepted are the orders whose shipment the api accepted.
 	accepted []int
+	mu       sync.Mutex
 }
 
 // shipOrders posts n "shipped" notifications on the order channel, each
@@ -208,8 +213,8 @@ func (s *stack) shipOrders(n int, prefix string) *orderLoad {
 	s.t.Helper()
 	l := s.paidOrders(n)
 	for i := range n {
-		if status := l.ship(i, prefix); status != 202 {
-			s.t.Fatalf("shipping order %d answered %d", i, status)
+		if status, err := l.ship(i, prefix); status != 202 {
+			s.t.Fatalf("shipping order %d answered %d %v", i, status, err)
 		}
 	}
 	return l
@@ -226,19 +231,32 @@ func (s *stack) paidOrders(n int) *orderLoad {
 	return l
 }
 
-// ship posts order i's "shipped" and returns the api's status; an
-// accepted one joins the load's shipments, a refused one (503 while Redis
-// is away) drops the order from the load.
-func (l *orderLoad) ship(i int, prefix string) int {
+// ship posts order i's "shipped" and returns the api's status (0 and the
+// error for a request that failed); an accepted one joins the load's
+// shipments, a refused one (503 while Redis is away) drops the order from
+// the load. Posts may run at once.
+func (l *orderLoad) ship(i int, prefix string) (int, error) {
 	s := l.s
-	body := map[string]any{"template": "order_arrived", "openid": l.buyers[i], "dedupe_key": fmt.Sprintf("%s-ship-%d", prefix, i),
-		"channel": "order", "order": shippedOrder(l.orders[i], fmt.Sprintf("ZTO%s%04d", prefix, i))}
-	st, out := s.call("POST", "/v1/notifications", e2eKey, body)
-	if st == 202 {
-		l.shipped = append(l.shipped, out["id"].(string))
-		l.accepted = append(l.accepted, i)
+	body, _ := json.Marshal(map[string]any{"template": "order_arrived", "openid": l.buyers[i], "dedupe_key": fmt.Sprintf("%s-ship-%d", prefix, i),
+		"channel": "order", "order": shippedOrder(l.orders[i], fmt.Sprintf("ZTO%s%04d", prefix, i))})
+	req, _ := http.NewRequest("POST", s.api.addr+"/v1/notifications", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e2eKey)
+	resp, err := s.apiClient(5 * time.Second).Do(req)
+	if err != nil {
+		return 0, err
 	}
-	return st
+	defer resp.Body.Close()
+	var out struct{ ID string }
+	if resp.StatusCode == 202 {
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			return 0, err
+		}
+		l.mu.Lock()
+		l.shipped = append(l.shipped, out.ID)
+		l.accepted = append(l.accepted, i)
+		l.mu.Unlock()
+	}
+	return resp.StatusCode, nil
 }
 
 // remind waits for every shipment to finish delivered, then posts each
