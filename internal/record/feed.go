@@ -34,12 +34,13 @@ import (
 // Finished — delivered, skipped, archived — is an append-only log per class
 // and hour (Keys.FeedLog): a string of the 16-byte members in the order
 // they finished, kept as long as their records. An entry costs its 16 bytes
-// and the string's growth slack (measured: about 20 bytes), where a sorted
-// set would cost 120: with it every retained notification is in the feed
-// within the budget of 400 bytes per retained notification. A finished
-// notification never moves again, but for an archived one re-run from
-// asynqmon; the reader drops an entry whose record finished in another
-// hour than the entry's.
+// and the string's growth slack (the bench measured 30 bytes in all),
+// where a sorted set would cost 120: every retained notification is in the
+// feed for a quarter of that, though the budget of 400 bytes per retained
+// notification is missed since (docs/benchmarks.md says by how much and
+// why). A finished notification never moves again, but for an archived one
+// re-run from asynqmon; the reader drops an entry whose record finished in
+// another hour than the entry's.
 //
 // The index is written in the round trips the record's writes make anyway:
 // Create for pending, the worker's retry and final writes for the rest
