@@ -183,6 +183,9 @@ type Figures struct {
 	RedisBytesQueued     float64   `json:"redis_bytes_per_queued"`
 	RedisKeysPerRetained []KeysPer `json:"redis_keys_per_retained"`
 	RedisKeysPerQueued   []KeysPer `json:"redis_keys_per_queued"`
+	// Of those bytes, the console's feed's (MEMORY USAGE of its keys).
+	RedisFeedRetained float64 `json:"redis_feed_bytes_per_retained"`
+	RedisFeedQueued   float64 `json:"redis_feed_bytes_per_queued"`
 	// What appendfsync always costs against everysec (nil when skipped).
 	AOF *durability `json:"aof,omitempty"`
 	// wxnotify against the naive peer (nil when skipped).
@@ -402,6 +405,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	f.MemoryNotifications = o.n
 	f.RedisBytesRetained, f.RedisKeysPerRetained = retained.bytes, retained.keys
 	f.RedisBytesQueued, f.RedisKeysPerQueued = queued.bytes, queued.keys
+	f.RedisFeedRetained, f.RedisFeedQueued = retained.feed, queued.feed
 
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	f.APIPeakRSSMiB = mib(api.peakRSS())
@@ -477,8 +481,10 @@ func report(out io.Writer, f Figures) {
 	row("peak RSS: largest worker", fmt.Sprintf("%.1f MiB", f.WorkerPeakRSSMiB), "≤ 64 MiB", f.WorkerPeakRSSMiB <= 64)
 	row(fmt.Sprintf("Redis per retained notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesRetained), "≤ 400 B", f.RedisBytesRetained <= 400)
 	keyRows(out, f.RedisKeysPerRetained)
+	row("  of which the console's feed", fmt.Sprintf("%.0f B", f.RedisFeedRetained), "", true)
 	row(fmt.Sprintf("Redis per queued notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesQueued), "", true)
 	keyRows(out, f.RedisKeysPerQueued)
+	row("  of which the console's feed", fmt.Sprintf("%.0f B", f.RedisFeedQueued), "", true)
 	if f.Fairness != nil {
 		fairnessReport(out, f.Fairness)
 	}

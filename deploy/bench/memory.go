@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -134,10 +135,28 @@ func keysDelta(before, after map[string]int, n int) []KeysPer {
 	return out
 }
 
-// measured is a phase's Redis bytes and keys per notification.
+// measured is a phase's Redis bytes and keys per notification, and of the
+// bytes the console's feed's (its keys' MEMORY USAGE).
 type measured struct {
 	bytes float64
 	keys  []KeysPer
+	feed  float64
+}
+
+// feedUsage is the MEMORY USAGE of the console's feed (record's feed.go):
+// a few keys per app that grow with every notification (an hour's log)
+// rather than keys per notification, so the key counts do not show it.
+func feedUsage(ctx context.Context, rdb *redis.Client) (int64, error) {
+	var keys []string
+	iter := rdb.Scan(ctx, 0, "wxnotify:*feed*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return 0, fmt.Errorf("SCAN: %w", err)
+	}
+	mean, err := usage(ctx, rdb, keys)
+	return int64(mean * float64(len(keys))), err
 }
 
 // measure runs phase, which adds n notifications, between two readings of
@@ -147,6 +166,13 @@ func measure(ctx context.Context, rdb *redis.Client, n int, phase func() error) 
 	if err != nil {
 		return measured{}, err
 	}
+	fb, err := feedUsage(ctx, rdb)
+	if err != nil {
+		return measured{}, err
+	}
+	// The keyspace's and the expires' hash tables double as keys are
+	// added: a phase that crosses a power of two pays for the doubling.
+	kb0 := rdb.Info(ctx, "keyspace").Val()
 	mb, err := redisMemory(ctx, rdb)
 	if err != nil {
 		return measured{}, err
@@ -158,6 +184,11 @@ func measure(ctx context.Context, rdb *redis.Client, n int, phase func() error) 
 	if err != nil {
 		return measured{}, err
 	}
+	fa, err := feedUsage(ctx, rdb)
+	if err != nil {
+		return measured{}, err
+	}
+	fmt.Fprintf(os.Stderr, "bench: keyspace before %q, after %q\n", strings.TrimSpace(kb0), strings.TrimSpace(rdb.Info(ctx, "keyspace").Val()))
 	ka, sample, err := keyKinds(ctx, rdb)
 	if err != nil {
 		return measured{}, err
@@ -170,7 +201,7 @@ func measure(ctx context.Context, rdb *redis.Client, n int, phase func() error) 
 			}
 		}
 	}
-	return measured{bytes: float64(ma-mb) / float64(n), keys: keys}, nil
+	return measured{bytes: float64(ma-mb) / float64(n), keys: keys, feed: float64(fa-fb) / float64(n)}, nil
 }
 
 // postAll posts n notifications made by body from conns goroutines.

@@ -11,8 +11,9 @@ const root = `${api}/admin/asynq`;
 const timeout = cfg.timeoutMs;
 
 // What the browser did, by phase: "dashboard" is the operator's visit;
-// "foreign" is the admin's browser on another origin's page.
-const seen = { console: [], failed: [], bad: [], foreign: [], requests: 0, pages: {}, forms: [], shots: [] };
+// "probes" its requests of methods the console does not serve; "foreign"
+// is the admin's browser on another origin's page.
+const seen = { console: [], failed: [], bad: [], foreign: [], requests: 0, pages: {}, forms: [], shots: [], probes: [] };
 let phase = "dashboard";
 
 const context = await chromium.launchPersistentContext(cfg.userDataDir, {
@@ -105,23 +106,64 @@ try {
   await settle();
   seen.pages.taskByURL = await page.locator("body").innerText();
 
-  // The console: search an order by its dedupe key, open its timeline; the
-  // outcomes chart; the health page; the dead webhook events. Plain pages,
-  // no script of their own.
-  await page.goto(`${api}/admin/`, { timeout });
-  await page.locator("#q").fill(cfg.dedupeKey);
-  await Promise.all([page.waitForURL(/[?&]q=/, { timeout }), page.getByRole("button", { name: "Search" }).click()]);
+  // The console: search an order by its dedupe key (the form posts: no
+  // query in the address), open its timeline with what it sends, and its
+  // task in asynqmon from there.
+  const search = async (q) => {
+    await page.goto(`${api}/admin/`, { timeout });
+    await page.locator("#q").fill(q);
+    await Promise.all([
+      page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/admin/", { timeout }),
+      page.getByRole("button", { name: "Search" }).click(),
+    ]);
+    await page.waitForLoadState("load");
+  };
+  await search(cfg.dedupeKey);
   seen.pages.consoleSearch = await page.locator("body").innerText();
   await shot("console-search");
   await Promise.all([page.waitForURL(/\/admin\/notifications\//, { timeout }), page.getByRole("link", { name: cfg.notificationID }).first().click()]);
   seen.pages.consoleTimeline = await page.locator("body").innerText();
+  await page.setViewportSize({ width: 1366, height: 1280 });
   await shot("console-timeline");
+  await page.setViewportSize({ width: 1366, height: 860 });
+  await Promise.all([page.waitForURL(/\/admin\/asynq\/queues\/.*\/tasks\//, { timeout }), page.getByRole("link", { name: "open the task in asynqmon" }).click()]);
+  await page.getByText(cfg.taskID).first().waitFor({ timeout });
+  await settle();
+  seen.pages.taskFromConsole = await page.locator("body").innerText();
+  seen.pages.taskFromConsoleURL = page.url();
+
+  // The small truths: an openid searched stays out of the address bar; an
+  // id copied from asynqmon finds its notification, and its address is
+  // the notification's page; ?app= left empty is the first app.
+  await search(cfg.openid);
+  seen.pages.consoleSearchOpenID = await page.locator("body").innerText();
+  seen.pages.consoleSearchOpenIDURL = page.url();
+  seen.pages.historyURLs = await page.evaluate(() => [location.href, document.referrer]);
+  await search(cfg.taskID);
+  seen.pages.consoleSearchTaskID = await page.locator("body").innerText();
+  await page.goto(`${api}/admin/notifications/${cfg.taskID}`, { timeout });
+  seen.pages.consoleTaskIDURL = page.url();
+  seen.pages.emptyAppStatus = (await page.goto(`${api}/admin/feed?state=pending&app=`, { timeout })).status();
+
+  // The outcomes chart; its bar of this hour's deliveries opens the feed
+  // of them.
   await page.goto(`${api}/admin/outcomes`, { timeout });
   seen.pages.consoleChartBars = await page.locator("svg.chart rect").count();
   seen.pages.consoleOutcomes = await page.locator("body").innerText();
   await page.setViewportSize({ width: 1366, height: 1280 });
   await shot("console-outcomes");
   await page.setViewportSize({ width: 1366, height: 860 });
+  await Promise.all([page.waitForURL(/\/admin\/feed\?/, { timeout }), page.locator('svg.chart a[href*="state=delivered"]').last().click()]);
+  seen.pages.consoleChartFeed = await page.locator("body").innerText();
+  seen.pages.consoleChartFeedURL = page.url();
+  await shot("console-feed-from-chart");
+  // The feed by the console's navigation: archived first, then pending.
+  await Promise.all([page.waitForURL(/\/admin\/feed$/, { timeout }), page.getByRole("link", { name: "Feed", exact: true }).click()]);
+  seen.pages.consoleFeed = await page.locator("body").innerText();
+  await Promise.all([page.waitForURL(/state=pending/, { timeout }), page.getByRole("navigation", { name: "States" }).getByRole("link", { name: "pending", exact: true }).click()]);
+  seen.pages.consoleFeedPending = await page.locator("body").innerText();
+  await shot("console-feed");
+
   await page.goto(`${api}/admin/health`, { timeout });
   seen.pages.consoleHealth = await page.locator("body").innerText();
   await shot("console-health");
@@ -129,6 +171,24 @@ try {
   await Promise.all([page.waitForURL(/\/admin\/webhooks/, { timeout }), page.getByRole("link", { name: "Webhooks", exact: true }).click()]);
   seen.pages.consoleWebhooks = await page.locator("body").innerText();
   await shot("console-webhooks");
+
+  // Methods the console does not serve, and HEAD, from the browser with
+  // and without the admin's credentials: the credentials come first. (From
+  // asynqmon's page: the console's policy allows no fetch at all.)
+  phase = "probes";
+  await page.goto(`${root}/`, { timeout });
+  await settle();
+  seen.probes = await page.evaluate(async (paths) => {
+    const out = [];
+    for (const [method, path] of paths) {
+      for (const credentials of ["omit", "same-origin"]) {
+        const r = await fetch(path, { method, credentials, redirect: "manual" });
+        out.push({ method, path, credentials, status: r.status, allow: r.headers.get("allow") || "" });
+      }
+    }
+    return out;
+  }, [["HEAD", "/admin/feed"], ["PUT", "/admin/"], ["DELETE", "/admin/outcomes"]]);
+  phase = "dashboard";
 
   // Another origin's page submits a plain form to the pause endpoint in the
   // admin's browser: the browser navigates to the answer.

@@ -15,7 +15,8 @@ var banner = template.Must(template.New("banner").Option("missingkey=zero").Pars
 wxnotify dev stack
   API             {{.API}}   (order service key: {{.Key}})
   OpenAPI         {{.API}}/openapi.yaml
-  Dashboard       {{.API}}/admin/asynq/   login {{.AdminUser}} / {{.AdminPassword}}
+  Console         {{.API}}/admin/   login {{.AdminUser}} / {{.AdminPassword}}
+  Dashboard       {{.API}}/admin/asynq/   (the same login)
   Worker metrics  {{.Worker}}/metrics
   WeChat          {{if .Sandbox}}sandbox {{.Sandbox}}   inbox: {{.Sandbox}}/sandbox/messages{{else}}{{.WeChat}}{{end}}
   Redis           {{.Redis}}

@@ -83,6 +83,21 @@ func TestREADMEWalkthroughAgainstTheDevStack(t *testing.T) {
 	replay(t, false, nil)
 }
 
+// The banner names the operator console beside the queue dashboard, with
+// their one login.
+func TestBannerNamesTheConsole(t *testing.T) {
+	t.Parallel()
+	st := &stack{env: devDefaults, apiURL: "http://127.0.0.1:8080", workerURL: "http://127.0.0.1:9090", sandboxURL: "http://127.0.0.1:8090", redis: "embedded"}
+	var banner bytes.Buffer
+	printBanner(&banner, st)
+	for _, want := range []string{"Console         http://127.0.0.1:8080/admin/   login admin / dev-admin-password",
+		"Dashboard       http://127.0.0.1:8080/admin/asynq/"} {
+		if !strings.Contains(banner.String(), want) {
+			t.Errorf("the banner lacks %q:\n%s", want, banner.String())
+		}
+	}
+}
+
 // With -two-apps the banner's walk-through names the first app, and works.
 func TestTwoAppsWalkthroughAgainstTheDevStack(t *testing.T) {
 	t.Parallel()

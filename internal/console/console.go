@@ -1,9 +1,10 @@
 // Package console is the operator console served under /admin/: server-
-// rendered pages to find a notification and read its timeline, see a
-// user's binding, grants and recent notifications, the outcome counts by
-// template, the health of the token, the send rate and the queue, and the
-// webhook events the order service never accepted. It
-// only reads: queue operations stay in asynqmon (/admin/asynq/).
+// rendered pages to find a notification and read its timeline, browse the
+// notifications by state, template and time (the feed), see a user's
+// binding, grants and recent notifications, the outcome counts by template,
+// the health of the token, the send rate and the queue, and the webhook
+// events the order service never accepted. It only reads: queue operations
+// stay in asynqmon (/admin/asynq/).
 //
 // Pages are html/template with an embedded stylesheet and no script: the
 // chart is inline SVG drawn here. Openids are shown masked, never in clear.
@@ -38,6 +39,7 @@ type Notifications interface {
 	Lookup(ctx context.Context, template, dedupeKey string) (record.Status, error)
 	UserNotifications(ctx context.Context, userID, cursor string, limit int) ([]record.Status, string, error)
 	OutcomeCounts(ctx context.Context, now time.Time, hours int) ([]record.HourCounts, error)
+	Feed(ctx context.Context, q record.FeedQuery) (record.FeedPage, error)
 }
 
 // Users is what the console reads about users; *subscriber.Store is one.
@@ -60,7 +62,10 @@ type App struct {
 	Notifications Notifications
 	// QueueInfo is asynq's report on the app's queue (intake.Queue.QueueInfo).
 	QueueInfo func(ctx context.Context) (*asynq.QueueInfo, error)
-	Users     Users
+	// TaskInfo is asynq's report on a notification's task while asynq
+	// holds it, asynq.ErrTaskNotFound after (intake.Queue.TaskInfo).
+	TaskInfo func(ctx context.Context, id string) (*asynq.TaskInfo, error)
+	Users    Users
 	// Token reads the access_token's health (accesstoken.ReadHealth).
 	Token func(ctx context.Context) (accesstoken.Health, error)
 	// SendBacklog reads how far the appid's shared send rate is booked
@@ -128,7 +133,8 @@ func New(d Deps) (*Console, error) {
 	c := &Console{Deps: d, pages: map[string]*template.Template{}}
 	names := map[string]bool{}
 	for _, a := range d.Apps {
-		if a.Name == "" || a.AppID == "" || a.Queue == "" || a.Registry == nil || a.Notifications == nil || a.Users == nil || a.Token == nil || a.SendBacklog == nil || a.SendRate == nil ||
+		if a.Name == "" || a.AppID == "" || a.Queue == "" || a.Registry == nil || a.Notifications == nil || a.QueueInfo == nil || a.TaskInfo == nil ||
+			a.Users == nil || a.Token == nil || a.SendBacklog == nil || a.SendRate == nil ||
 			a.WebhookQueue == "" || a.DeadWebhooks == nil {
 			return nil, fmt.Errorf("console: app %q: missing dependency", a.Name)
 		}
@@ -142,7 +148,7 @@ func New(d Deps) (*Console, error) {
 		}
 		c.views = append(c.views, v)
 	}
-	for _, page := range []string{"search", "notification", "user", "outcomes", "health", "webhooks", "error"} {
+	for _, page := range []string{"search", "feed", "notification", "user", "outcomes", "health", "webhooks", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -157,27 +163,35 @@ func New(d Deps) (*Console, error) {
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Register mounts the pages on g, which is rooted at /admin and carries
-// the admin auth. Only GET (and HEAD): the console changes nothing.
+// the admin auth. GET and HEAD, and the search's POST, which changes
+// nothing either (search says why it posts).
 func (c *Console) Register(g gin.IRoutes) {
 	g.Use(secureHeaders)
-	g.GET("/", c.inApp(c.search))
-	g.GET("/notifications/:id", c.inApp(c.notification))
-	g.GET("/users/:user_id", c.inApp(c.user))
-	g.GET("/outcomes", c.inApp(c.outcomes))
-	g.GET("/health", c.inApp(c.health))
-	g.GET("/webhooks", c.inApp(c.webhooks))
-	g.GET("/console.css", func(ctx *gin.Context) {
+	get := func(path string, h gin.HandlerFunc) {
+		g.GET(path, h)
+		g.HEAD(path, h)
+	}
+	get("/", c.inApp(c.search))
+	g.POST("/", c.inApp(c.search))
+	get("/notifications/:id", c.inApp(c.notification))
+	get("/users/:user_id", c.inApp(c.user))
+	get("/feed", c.inApp(c.feed))
+	get("/outcomes", c.inApp(c.outcomes))
+	get("/health", c.inApp(c.health))
+	get("/webhooks", c.inApp(c.webhooks))
+	get("/console.css", func(ctx *gin.Context) {
 		ctx.Header("Cache-Control", "private, max-age=300")
 		ctx.Data(http.StatusOK, "text/css; charset=utf-8", stylesheet)
 	})
 }
 
-// inApp resolves the request's app (?app=, the first app without it) and
-// serves it with h; an unknown app is a 404 page naming it.
+// inApp resolves the request's app (?app=, the first app without it or
+// with it empty, as a form's empty choice sends it) and serves it with h;
+// an unknown app is a 404 page naming it.
 func (c *Console) inApp(h func(*gin.Context, *view)) gin.HandlerFunc {
 	return func(ctx *gin.Context) {
-		name, given := ctx.GetQuery("app")
-		if !given {
+		name := ctx.Query("app")
+		if name == "" {
 			h(ctx, c.views[0])
 			return
 		}
@@ -222,7 +236,7 @@ type appLink struct {
 
 // navPaths are the pages the switcher keeps; any other page switches to
 // the other app's search (an id of one app means nothing in another).
-var navPaths = map[string]string{"search": "/admin/", "outcomes": "/admin/outcomes", "health": "/admin/health", "webhooks": "/admin/webhooks"}
+var navPaths = map[string]string{"search": "/admin/", "feed": "/admin/feed", "outcomes": "/admin/outcomes", "health": "/admin/health", "webhooks": "/admin/webhooks"}
 
 // render writes page name of v's app (nil: none, for an unknown app) with
 // status; a template failure is a 500 (a defect, not the input's fault).

@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"html/template"
+	"strings"
 	"time"
 
 	"wxnotify/internal/record"
@@ -39,6 +40,10 @@ var funcs = template.FuncMap{
 		return string(class)
 	},
 	"get": func(m map[record.Class]int64, k record.Class) int64 { return m[k] },
+	// said is an outcome in plain words (words.go); byWeChat marks the
+	// history's entries that are WeChat's word on an order, not attempts.
+	"said":     said,
+	"byWeChat": func(outcome string) bool { return strings.HasPrefix(outcome, "order_") },
 }
 
 var classLabels = map[record.Class]string{

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,14 +19,23 @@ type timelinePage struct {
 	UserLabel string
 	UserLink  string
 	OpenID    string
+	// Standing is where it stands, in plain words (words.go).
+	Standing string
+	// Sent is what it sends (sent.go).
+	Sent sentView
 }
 
 // notification is a notification's timeline: accepted, each attempt of its
 // history, the delivered msgid and WeChat's sent event, the state now.
 func (c *Console) notification(ctx *gin.Context, v *view) {
-	id := ctx.Param("id")
-	if !idPattern.MatchString(id) {
-		c.problem(ctx, v, http.StatusBadRequest, "Not a notification id: a template name, a dash and 32 hexadecimal digits.")
+	id, ok := notificationID(ctx.Param("id"))
+	if !ok {
+		c.problem(ctx, v, http.StatusBadRequest, "Not a notification id: a template name, a dash (or a dot, as asynqmon shows it) and 32 hexadecimal digits.")
+		return
+	}
+	if id != ctx.Param("id") {
+		// Its task's id, copied from asynqmon: the page has one address.
+		ctx.Redirect(http.StatusMovedPermanently, v.link("/admin/notifications/"+url.PathEscape(id)))
 		return
 	}
 	rctx := ctx.Request.Context()
@@ -38,7 +48,7 @@ func (c *Console) notification(ctx *gin.Context, v *view) {
 		c.unavailable(ctx, v, "read notification", err)
 		return
 	}
-	p := timelinePage{Status: st, UserLabel: st.UserID}
+	p := timelinePage{Status: st, UserLabel: st.UserID, Standing: standing(st, c.Now())}
 	b, bound, err := v.Users.Lookup(rctx, st.UserID)
 	if err != nil {
 		c.unavailable(ctx, v, "read binding", err)
@@ -48,12 +58,13 @@ func (c *Console) notification(ctx *gin.Context, v *view) {
 		p.OpenID = wechat.MaskOpenID(b.OpenID)
 	}
 	if isOpenID(st.UserID, b) {
-		p.UserLabel = wechat.MaskOpenID(st.UserID) + " (an openid, masked)"
-		if !bound {
-			p.OpenID = wechat.MaskOpenID(st.UserID)
-		}
+		p.UserLabel = maskedUser(st.UserID, bound)
 	} else {
 		p.UserLink = v.userLink(st.UserID)
+	}
+	if p.Sent, err = c.sent(rctx, v, id, st.Template); err != nil {
+		c.unavailable(ctx, v, "read the task", err)
+		return
 	}
 	c.render(ctx, v, http.StatusOK, "notification", "Notification "+id, p)
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,6 +17,8 @@ type outcomesPage struct {
 	Classes   []record.Class
 	Templates []templateOutcomes
 	Hours     int
+	// Feed is the feed page, for the text.
+	Feed string
 }
 
 type templateOutcomes struct {
@@ -39,15 +42,18 @@ type chart struct {
 }
 
 type bar struct {
+	Hour     time.Time
 	Label    string // the hour, for the bar's tooltip
 	Total    int64
 	Segments []segment
 }
 
+// segment is one class's part of a bar; Href is its feed (feedOfClass).
 type segment struct {
 	Class      record.Class
 	Count      int64
 	X, Y, W, H int
+	Href       string
 }
 
 type tick struct {
@@ -71,7 +77,16 @@ func (c *Console) outcomes(ctx *gin.Context, v *view) {
 		c.unavailable(ctx, v, "read outcome counts", err)
 		return
 	}
-	c.render(ctx, v, http.StatusOK, "outcomes", "Outcomes", outcomesOf(v.Registry, hours))
+	p := outcomesOf(v.Registry, hours)
+	p.Feed = v.link("/admin/feed")
+	for _, t := range p.Templates {
+		for _, b := range t.Chart.Bars {
+			for i, seg := range b.Segments {
+				b.Segments[i].Href = v.feedLink(feedOfClass(seg.Class, t.Template, b.Hour))
+			}
+		}
+	}
+	c.render(ctx, v, http.StatusOK, "outcomes", "Outcomes", p)
 }
 
 // outcomesOf lays out the page for hours (oldest first): every registered
@@ -126,7 +141,7 @@ func layoutChart(hours []record.HourCounts, template string) chart {
 	}
 	for i, h := range hours {
 		x := chartLeft + i*(barWidth+barGap) + barGap/2
-		b := bar{Label: h.Hour.Format("2006-01-02 15:00") + " UTC"}
+		b := bar{Hour: h.Hour, Label: h.Hour.Format("2006-01-02 15:00") + " UTC"}
 		y := ch.Baseline
 		for _, class := range record.OutcomeClasses {
 			n := h.Counts[template][class]

@@ -11,6 +11,7 @@ import (
 
 	"wxnotify/internal/record"
 	"wxnotify/internal/subscriber"
+	"wxnotify/internal/task"
 	"wxnotify/internal/wechat"
 )
 
@@ -20,8 +21,10 @@ type searchPage struct {
 	Query     string
 	Template  string
 	Templates []string
-	// App keeps the app in the form ("" with a single app).
+	// App keeps the app in the form ("" with a single app), and Action,
+	// where the form posts, carries it.
 	App      string
+	Action   string
 	Searched bool
 	// Notifications found by id or dedupe key; Users by user id or openid.
 	Notifications []notificationRow
@@ -37,18 +40,38 @@ type userHit struct {
 	Detail *userPage
 }
 
-// idPattern is a notification id (task.TaskID): the template's
-// name, a dash, 32 hex digits.
+// idPattern is a notification id (task.ID): the template's name, a dash,
+// 32 hex digits.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}-[0-9a-f]{32}$`)
+
+// taskIDPattern is a notification's asynq task id (task.TaskID), as
+// asynqmon shows it and an operator copies it: a dot for the dash.
+var taskIDPattern = regexp.MustCompile(`^[A-Za-z0-9_:]{1,128}\.[0-9a-f]{32}$`)
+
+// notificationID is s as a notification id, from either form.
+func notificationID(s string) (string, bool) {
+	if taskIDPattern.MatchString(s) {
+		return task.IDOfTask(s), true
+	}
+	return s, idPattern.MatchString(s)
+}
 
 const maxQuery = 256
 
 // search finds notifications and users by what the operator has at hand:
-// a notification id, a dedupe key (in the chosen template or every one), a
-// user id or an openid.
+// a notification id (or its task's id from asynqmon), a dedupe key (in the
+// chosen template or every one), a user id or an openid.
+//
+// The page's form posts its query: a GET would put an openid typed into it
+// in the address bar, the browser's history and any log of URLs. The
+// answer to the POST is the results page itself (no redirect to a URL with
+// the query). A GET with ?q= is still served, for links.
 func (c *Console) search(ctx *gin.Context, v *view) {
 	q, tmpl := strings.TrimSpace(ctx.Query("q")), ctx.Query("template")
-	sp := searchPage{Template: tmpl, App: v.param}
+	if ctx.Request.Method == http.MethodPost {
+		q, tmpl = strings.TrimSpace(ctx.PostForm("q")), ctx.PostForm("template")
+	}
+	sp := searchPage{Template: tmpl, App: v.param, Action: v.link("/admin/")}
 	for _, t := range v.Registry.Templates() {
 		sp.Templates = append(sp.Templates, t.Name)
 	}
@@ -75,9 +98,9 @@ func (c *Console) search(ctx *gin.Context, v *view) {
 			sp.Notifications = append(sp.Notifications, v.rowOf(st))
 		}
 	}
-	// A notification id.
-	if idPattern.MatchString(q) {
-		st, err := v.Notifications.Status(rctx, q)
+	// A notification id, or its task's.
+	if id, ok := notificationID(q); ok {
+		st, err := v.Notifications.Status(rctx, id)
 		switch {
 		case err == nil:
 			add(st)

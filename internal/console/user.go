@@ -86,9 +86,20 @@ func (v *view) readUser(ctx context.Context, userID string) (*userPage, error) {
 	u.idIsOpenID = isOpenID(userID, b)
 	u.Label = userID
 	if u.idIsOpenID {
-		u.Label = wechat.MaskOpenID(userID) + " (an openid, masked)"
+		u.Label = maskedUser(userID, u.Bound)
 	}
 	return u, nil
+}
+
+// maskedUser labels a user id shown masked: an openid when its binding
+// says so (bound to itself); else "not bound", which is all that is known
+// — a business user id that never logged in and an openid nobody bound
+// read the same, and the mask keeps the latter's secret.
+func maskedUser(userID string, bound bool) string {
+	if bound {
+		return wechat.MaskOpenID(userID) + " (an openid, masked)"
+	}
+	return wechat.MaskOpenID(userID) + " (not bound, masked)"
 }
 
 // isOpenID reports whether userID must be shown masked: anything but a

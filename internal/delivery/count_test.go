@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,12 +37,13 @@ type openLimiter struct{}
 
 func (openLimiter) Allow(context.Context, string) (time.Duration, bool, error) { return 0, true, nil }
 
-// Counting outcomes for the console adds no round trip: on one Redis node
-// a delivery makes two (begin and claim; the record, with the markers'
-// deletion and the count after it in the same script), a skip the same two
-// (begin and claim, the record), an archive three (begin and claim, the
-// grant given back, the record); each is counted once in its hour.
-func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
+// Counting outcomes for the console, and filing them in its feed, adds no
+// round trip: on one Redis node a delivery makes two (begin and claim; the
+// record, with the markers' deletion, the count and the feed after it in
+// the same script), a skip the same two (begin and claim, the record), an
+// archive three (begin and claim, the grant given back, the record); each
+// is counted once in its hour, and listed where it stands.
+func TestOutcomesAreCountedAndFiledWithoutARoundTripOfTheirOwn(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.New(t)
 	ctx := context.Background()
@@ -137,5 +139,20 @@ func TestOutcomesAreCountedWithoutARoundTripOfTheirOwn(t *testing.T) {
 	}
 	if got[record.ClassDelivered] != 2 || got[record.ClassSkippedNoGrant] != 1 || got[record.ClassSkippedUnbound] != 2 || got[record.ClassArchived] != 3 || got[record.ClassRetrying] != 2 {
 		t.Fatalf("counts %v", got)
+	}
+	for state, want := range map[record.FeedState][]string{
+		record.FeedRetrying:  {"warm-up-4"},
+		record.FeedDelivered: {"delivered", "warm-up"},
+		record.FeedSkipped:   {"not-bound", "no-grant", "warm-up-2"},
+		record.FeedArchived:  {"busy", "archived", "warm-up-3"},
+	} {
+		page, err := record.NewStore(rdb, "wxapp", time.Hour).Feed(ctx, record.FeedQuery{State: state})
+		var listed []string
+		for _, e := range page.Entries {
+			listed = append(listed, e.DedupeKey)
+		}
+		if err != nil || !slices.Equal(listed, want) {
+			t.Errorf("the %s feed lists %v (%v); want %v", state, listed, err, want)
+		}
 	}
 }

@@ -379,8 +379,8 @@ func (h *Handler) act(ctx context.Context, a *attempt, o outcome) error {
 	case delivered, skipped:
 		return h.complete(ctx, a, o)
 	}
-	// retrying, deferred, archived: the grant goes back, and the record
-	// and the count take the outcome, in one round trip.
+	// retrying, deferred, archived: the grant goes back, and the record,
+	// the count and the feed take the outcome, in one round trip.
 	var delay time.Duration
 	switch o.verdict {
 	case retrying:
@@ -389,16 +389,22 @@ func (h *Handler) act(ctx context.Context, a *attempt, o outcome) error {
 		delay = o.wait
 	}
 	step := record.Step{Outcome: o.name(), ErrCode: o.errcode, Error: o.err.Error()}
-	writes := []*redisconn.ScriptCall{h.records.RetryCall(a.id, step, time.Now().Add(delay), o.verdict == retrying)}
+	now := time.Now()
+	writes := []*redisconn.ScriptCall{h.records.RetryCall(a.id, step, now.Add(delay), o.verdict == retrying)}
+	feed := h.records.RetryFeedCalls(a.id, now)
 	if o.verdict == archived {
 		writes = h.finalWrite(a.id, h.records.FinishCall(a.id, record.From(a.p, a.maxRetry), record.Archived, record.Result{}, step))
+		feed = h.records.FinishFeedCalls(a.id, record.Archived, record.Result{}, now)
 	}
 	wctx, cancel := h.writeContext(ctx, a)
 	defer cancel()
 	if a.claimed {
 		h.release(wctx, a, o)
 	}
-	if err := redisconn.RunScripts(wctx, h.rdb, append(writes, h.records.CountCall(a.p.Template, o.class(), time.Now()))...); err != nil {
+	// The feed last: it is an index, and on one node a call that fails
+	// stops those after it.
+	writes = append(writes, h.records.CountCall(a.p.Template, o.class(), now))
+	if err := redisconn.RunScripts(wctx, h.rdb, append(writes, feed...)...); err != nil {
 		h.log.Error("outcome not recorded", slog.String("task_id", a.id), slog.String("outcome", o.name()), slog.Any("error", err))
 	}
 	if o.verdict == archived {
@@ -434,8 +440,8 @@ func (h *Handler) release(ctx context.Context, a *attempt, o outcome) {
 //
 // After the record, and only once it is written: the claim and any
 // ambiguity end with the notification, a 43101 zeroes the grant, a
-// delivered msgid is linked for WeChat's sent event, and the outcome is
-// counted. On one Redis node all of it is one script, the record first
+// delivered msgid is linked for WeChat's sent event, the outcome is
+// counted, and the feed files the notification under how it ended. On one Redis node all of it is one script, the record first
 // (redisconn.RunScripts stops at a failure); on a Cluster the record and
 // the markers live on different slots, so the rest follows in a second
 // round trip. A webhook's outbox entry goes with the record (finalWrite).
@@ -454,7 +460,12 @@ func (h *Handler) complete(ctx context.Context, a *attempt, o outcome) error {
 		link = h.records.LinkCall(a.id, o.result.MsgID)
 		after = append(after, link.Call)
 	}
-	after = append(after, h.records.CountCall(a.p.Template, o.class(), time.Now()))
+	// The count and the feed, last: on a Cluster they wait for the record
+	// like the markers, and on one node a call that fails stops those
+	// after it.
+	now := time.Now()
+	after = append(after, h.records.CountCall(a.p.Template, o.class(), now))
+	after = append(after, h.records.FinishFeedCalls(a.id, record.Completed, o.result, now)...)
 
 	calls := h.finalWrite(a.id, finish)
 	if redisconn.OneNode(h.rdb) {

@@ -144,6 +144,14 @@ func TestAPushIsVerifiedWithItsAppsTokenOnly(t *testing.T) {
 	if status, body := e.pushTo("/v1/wx/events/club", clubPushToken, popupFor); status != 200 || body != "success" {
 		t.Fatalf("club's push at club's URL: %d %s; want 200 success", status, body)
 	}
+	// Named by its appid, as the sandbox's {appid} placeholder names it:
+	// the same app, verified with its own token only.
+	if status, body := e.pushTo("/v1/wx/events/"+sandboxtest.AppID2, clubPushToken, popupFor); status != 200 || body != "success" {
+		t.Errorf("club's push at its appid's URL: %d %s; want 200 success", status, body)
+	}
+	if status, _ := e.pushTo("/v1/wx/events/"+sandboxtest.AppID2, pushToken, popupFor); status != 401 {
+		t.Errorf("shop's token at club's appid's URL: %d; want 401", status)
+	}
 	// WeChat's URL check too: each URL answers its own token's signature.
 	q := url.Values{"timestamp": {"1700000000"}, "nonce": {"n1"}, "echostr": {"e-1"}}
 	q.Set("signature", wxevent.Sign(pushToken, "1700000000", "n1"))

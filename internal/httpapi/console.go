@@ -16,6 +16,6 @@ const ConsolePath = "/admin"
 // mountConsole serves the console's pages under ConsolePath behind the
 // dashboard's basic auth, each request bounded like the API's.
 func (h *handlers) mountConsole(r *gin.Engine) {
-	g := r.Group(ConsolePath, adminAuth(h.AdminUser, h.AdminPassword), deadline(h.StoreTimeout))
+	g := r.Group(ConsolePath, h.admin, deadline(h.StoreTimeout))
 	h.Console.Register(g)
 }

@@ -33,7 +33,7 @@ import (
 // test's Redis; the workers' send rate is 500.
 func consoleApp(rdb redis.UniversalClient, name, appID, queueName string, queue *intake.Queue, records *record.Store, users *subscriber.Store) console.App {
 	return console.App{
-		Name: name, AppID: appID, Queue: queueName, Registry: registry.Default(), Notifications: records, QueueInfo: queue.QueueInfo, Users: users,
+		Name: name, AppID: appID, Queue: queueName, Registry: registry.Default(), Notifications: records, QueueInfo: queue.QueueInfo, TaskInfo: queue.TaskInfo, Users: users,
 		Token: func(ctx context.Context) (accesstoken.Health, error) { return accesstoken.ReadHealth(ctx, rdb, appID) },
 		SendBacklog: func(ctx context.Context) (time.Duration, error) {
 			return ratelimit.Backlog(ctx, rdb, "wxnotify:"+appID+":send:", appID)
@@ -418,7 +418,7 @@ func TestConsoleServesEachApp(t *testing.T) {
 		check(path, get(path, 200), []string{
 			timeline,
 			`<title>Search · ` + a.name + ` · wxnotify console</title>`,
-			`<input type="hidden" name="app" value="` + a.name + `">`,
+			`<form method="post" action="/admin/?app=` + a.name + `" class="search">`,
 			`<a href="/admin/?app=` + a.name + `" title="appid ` + a.appID + `" aria-current="true">` + a.name + `</a>`,
 			`<a href="/admin/?app=` + o.name + `" title="appid ` + o.appID + `">` + o.name + `</a>`,
 			`href="/admin/outcomes?app=` + a.name + `"`, `href="/admin/health?app=` + a.name + `"`,

@@ -69,7 +69,7 @@ func (h *handlers) mountDashboard(r *gin.Engine) error {
 	if err != nil {
 		return fmt.Errorf("httpapi: the dashboard's page: %w", err)
 	}
-	auth := adminAuth(h.AdminUser, h.AdminPassword)
+	auth := h.admin
 	r.GET(DashboardPath, auth, func(c *gin.Context) {
 		c.Redirect(http.StatusMovedPermanently, DashboardPath+"/")
 	})

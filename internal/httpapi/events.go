@@ -25,14 +25,16 @@ func pushParams(c *gin.Context) wxevent.Params {
 	}
 }
 
-// pushApp resolves the app whose push URL was called: /v1/wx/events/<name>,
-// or /v1/wx/events for the first app. Each app's pushes are verified with
-// its own token and key only.
+// pushApp resolves the app whose push URL was called: /v1/wx/events/<name>
+// or /v1/wx/events/<appid> (what the sandbox's {appid} placeholder makes,
+// and what a mini program's console shows beside the URL), or
+// /v1/wx/events for the first app. Each app's pushes are verified with its
+// own token and key only, whichever way the URL names it.
 func (h *handlers) pushApp(c *gin.Context) {
 	app := h.apps[0]
 	if name := c.Param("app"); name != "" {
 		var ok bool
-		if app, ok = h.apps.byName(name); !ok || app.Name != name {
+		if app, ok = h.apps.byName(name); !ok {
 			fail(c, http.StatusNotFound, "not_found", "no mini program named "+name+" is served here", "app")
 			return
 		}

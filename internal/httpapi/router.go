@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -137,12 +138,15 @@ func New(d Deps) (*gin.Engine, error) {
 		return nil, err
 	}
 	r.Use(recoverPanics(d.Logger), logRequests(d.Logger), instrument(d.Metrics), limitBody(d.MaxBodyBytes), sameOriginAdmin(proxies))
-	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
-	r.NoMethod(func(c *gin.Context) {
+	h := &handlers{Deps: d, apps: d.Apps, keys: newKeyRing(d.APIKeys, d.Apps), admin: adminAuth(d.AdminUser, d.AdminPassword)}
+	r.NoRoute(h.adminFirst, func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
+	r.NoMethod(h.adminFirst, func(c *gin.Context) {
+		if allow, ok := c.Get(allowKey); ok {
+			c.Header("Allow", allow.(string))
+		}
 		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here", "")
 	})
 
-	h := &handlers{Deps: d, apps: d.Apps, keys: newKeyRing(d.APIKeys, d.Apps)}
 	store, withWeChat := deadline(d.StoreTimeout), deadline(d.StoreTimeout+wechatBudget)
 
 	// Load balancers probe with HEAD as often as with GET.
@@ -181,6 +185,8 @@ type handlers struct {
 	Deps
 	apps apps
 	keys keyRing
+	// admin is the admin pages' basic auth (adminAuth).
+	admin gin.HandlerFunc
 }
 
 // deadline bounds the request's context, so that a Redis or WeChat outage
@@ -196,3 +202,22 @@ func deadline(d time.Duration) gin.HandlerFunc {
 
 // wechatBudget is added to the store timeout for the login's call to WeChat.
 const wechatBudget = 5 * time.Second
+
+const allowKey = "wxnotify.allow"
+
+// adminFirst asks for the admin's credentials before a request under
+// AdminPrefix is told that its path or method is not served: without
+// them, nothing there is said to exist, nor which methods it takes (gin
+// has set Allow before the 405's handlers run; it is kept for the answer
+// once the credentials pass). Elsewhere, and with no admin pages, it
+// passes.
+func (h *handlers) adminFirst(c *gin.Context) {
+	p := c.Request.URL.Path
+	if h.Dashboard == nil && h.Console == nil || p+"/" != AdminPrefix && !strings.HasPrefix(p, AdminPrefix) {
+		c.Next()
+		return
+	}
+	c.Set(allowKey, c.Writer.Header().Get("Allow"))
+	c.Writer.Header().Del("Allow")
+	h.admin(c)
+}

@@ -121,3 +121,22 @@ func (q *Queue) queue(ctx context.Context, id string, p task.Payload) (queued bo
 func (q *Queue) QueueInfo(ctx context.Context) (*asynq.QueueInfo, error) {
 	return redisconn.Inspect(ctx, func() (*asynq.QueueInfo, error) { return q.inspector.GetQueueInfo(q.name) })
 }
+
+// TaskInfo is asynq's report on notification id's task — its payload, as
+// the worker sends it, and where asynq holds it — while asynq holds it:
+// asynq.ErrTaskNotFound once the task completed (asynq deletes it), or
+// before it was queued. A task queued under the id itself (before task
+// ids took their dotted form) is found too.
+func (q *Queue) TaskInfo(ctx context.Context, id string) (*asynq.TaskInfo, error) {
+	info, err := redisconn.Inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, task.TaskID(id)) })
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		info, err = redisconn.Inspect(ctx, func() (*asynq.TaskInfo, error) { return q.inspector.GetTaskInfo(q.name, id) })
+	}
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, asynq.ErrTaskNotFound // nothing queued yet
+	}
+	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return nil, fmt.Errorf("read the task of %s: %w", id, err)
+	}
+	return info, err
+}

@@ -198,7 +198,7 @@ func reveal(keys []config.Secret) []string {
 func consoleApp(a config.App, reg *registry.Registry, rdb redis.UniversalClient, q *intake.Queue, records *record.Store, users *subscriber.Store) console.App {
 	ins := asynq.NewInspectorFromRedisClient(rdb)
 	return console.App{
-		Name: a.Name, AppID: a.AppID, Queue: a.Queue, Registry: reg, Notifications: records, QueueInfo: q.QueueInfo, Users: users,
+		Name: a.Name, AppID: a.AppID, Queue: a.Queue, Registry: reg, Notifications: records, QueueInfo: q.QueueInfo, TaskInfo: q.TaskInfo, Users: users,
 		Token: func(ctx context.Context) (accesstoken.Health, error) {
 			return accesstoken.ReadHealth(ctx, rdb, a.AppID)
 		},

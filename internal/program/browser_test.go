@@ -73,6 +73,21 @@ type browserSaw struct {
 		// The console's pages, and the bars its chart drew.
 		ConsoleSearch, ConsoleTimeline, ConsoleOutcomes, ConsoleHealth, ConsoleWebhooks string
 		ConsoleChartBars                                                                int
+		// The task's page reached from the timeline's link, and where.
+		TaskFromConsole, TaskFromConsoleURL string
+		// The search by openid and where it left the browser; the search
+		// by a task id, and the address of a task id.
+		ConsoleSearchOpenID, ConsoleSearchOpenIDURL, ConsoleSearchTaskID, ConsoleTaskIDURL string
+		HistoryURLs                                                                        []string
+		// The feed a bar of the chart opened, and where; the feed by the
+		// navigation, archived then pending.
+		ConsoleChartFeed, ConsoleChartFeedURL, ConsoleFeed, ConsoleFeedPending string
+		EmptyAppStatus                                                         int
+	}
+	// Probes are the requests of methods the console does not serve.
+	Probes []struct {
+		Method, Path, Credentials, Allow string
+		Status                           int
 	}
 	Forms []struct {
 		From, Body string
@@ -104,7 +119,9 @@ func TestBrowserDashboard(t *testing.T) {
 		"API_KEYS": e2eKey, "ADMIN_USER": user, "ADMIN_PASSWORD": password, "LOG_LEVEL": "debug",
 	}, "api listening")
 
-	openids := []string{"o-browser-test-user-000000000000Zq7w", "o-browser-test-user-000000000000Xk3p"}
+	// Two notifications waiting (no worker runs here), and a third that a
+	// worker delivered, for the console's feed and chart.
+	openids := []string{"o-browser-test-user-000000000000Zq7w", "o-browser-test-user-000000000000Xk3p", "o-browser-test-user-000000000000Dv9d"}
 	var ids []string
 	for i, openid := range openids {
 		body := fmt.Sprintf(`{"template":"order_arrived","openid":%q,"dedupe_key":"order-browser-%d","data":{"item_name":"牛肉面 x2","order_id":"TX2026112400%d","arrived_at":"2026-11-24T15:01:00+08:00","pickup_location":"3号楼前台"}}`, openid, i, i)
@@ -123,10 +140,32 @@ func TestBrowserDashboard(t *testing.T) {
 		ids = append(ids, out.ID)
 	}
 
-	// Outcomes as the worker counts them (its own counting call), over the
-	// last hours, for the console's chart.
+	// The third delivered, as the worker writes it — the record, its
+	// count and its feed entry in one round trip — and asynq's task gone,
+	// as asynq deletes it on completion.
 	rdb := db.Client(t)
 	records := record.NewStore(rdb, sandboxtest.AppID, time.Hour)
+	ins := asynq.NewInspectorFromRedisClient(rdb)
+	info, err := ins.GetTaskInfo(task.QueueName, task.TaskID(ids[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := task.Decode(info.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := record.Result{Status: record.Delivered, MsgID: "3141592653"}
+	delivered := append([]*redisconn.ScriptCall{records.FinishCall(ids[2], record.From(third, 25), record.Completed, res, record.Step{Outcome: "delivered"}),
+		records.CountCall("order_arrived", record.ClassDelivered, time.Now())}, records.FinishFeedCalls(ids[2], record.Completed, res, time.Now())...)
+	if err := redisconn.RunScripts(context.Background(), rdb, delivered...); err != nil {
+		t.Fatal(err)
+	}
+	if err := ins.DeleteTask(task.QueueName, task.TaskID(ids[2])); err != nil {
+		t.Fatal(err)
+	}
+
+	// Outcomes as the worker counts them (its own counting call), over the
+	// last hours, for the console's chart.
 	var counts []*redisconn.ScriptCall
 	for i, class := range []record.Class{record.ClassDelivered, record.ClassDelivered, record.ClassDelivered, record.ClassSkippedNoGrant, record.ClassRetrying, record.ClassDelivered, record.ClassSkippedUnbound} {
 		counts = append(counts, records.CountCall("order_arrived", class, time.Now().Add(-time.Duration(i%3)*time.Hour)))
@@ -177,8 +216,8 @@ func TestBrowserDashboard(t *testing.T) {
 	cfg, _ := json.Marshal(map[string]any{
 		"api": api.addr, "user": user, "password": password, "chromium": chromium,
 		"userDataDir": t.TempDir(), "screenshots": shots, "timeoutMs": wait.Milliseconds(),
-		"queue": task.QueueName, "tasks": len(ids), "taskID": task.TaskID(ids[1]),
-		"dedupeKey": "order-browser-1", "notificationID": ids[1],
+		"queue": task.QueueName, "tasks": 2, "taskID": task.TaskID(ids[1]),
+		"dedupeKey": "order-browser-1", "notificationID": ids[1], "openid": openids[0],
 		"foreignPages": []string{"http://127.0.0.1" + port + "/", "http://localhost" + port + "/"},
 	})
 	// The script's whole run: its waits, Chromium's start and stop.
@@ -207,13 +246,19 @@ func TestBrowserDashboard(t *testing.T) {
 		if c.Phase == "dashboard" {
 			t.Errorf("console %s: %s (%s)", c.Type, c.Text, c.At)
 		} else {
-			t.Logf("console while on another origin's page: %s: %s (%s)", c.Type, c.Text, c.At)
+			t.Logf("console while probing, or on another origin's page: %s: %s (%s)", c.Type, c.Text, c.At)
 		}
 	}
 	for _, f := range saw.Failed {
+		if f.Phase == "probes" {
+			continue // a HEAD's body is aborted; the probes are judged by their answers
+		}
 		t.Errorf("request failed: %s (%s) [%s]", f.URL, f.Error, f.Phase)
 	}
 	for _, b := range saw.Bad {
+		if b.Phase == "probes" {
+			continue // judged below
+		}
 		if b.Phase == "dashboard" || !strings.HasSuffix(b.URL, ":pause") {
 			t.Errorf("answer %d to %s %s [%s]", b.Status, b.Method, b.URL, b.Phase)
 		}
@@ -229,7 +274,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if !saw.Pages.PausedByButton {
 		t.Error("the Pause button did not pause the queue")
 	}
-	want := map[string]bool{task.TaskID(ids[0]): true, task.TaskID(ids[1]): true}
+	want := map[string]bool{task.TaskID(ids[0]): true, task.TaskID(ids[1]): true} // the third is delivered
 	if len(saw.Pages.IDs) != 2 || saw.Pages.IDs[0] == saw.Pages.IDs[1] || !want[strings.TrimSpace(saw.Pages.IDs[0])] || !want[strings.TrimSpace(saw.Pages.IDs[1])] {
 		t.Errorf("ID cells read %q; want the two task ids %v", saw.Pages.IDs, want)
 	}
@@ -248,11 +293,17 @@ func TestBrowserDashboard(t *testing.T) {
 	if !strings.Contains(saw.Pages.ConsoleWebhooks, dead.ID) || !strings.Contains(saw.Pages.ConsoleWebhooks, ids[0]) {
 		t.Errorf("the dead webhook events page shows:\n%s", saw.Pages.ConsoleWebhooks)
 	}
+	consoleTruths(t, saw, ids)
 	pages := strings.Join([]string{saw.Pages.Dashboard, saw.Pages.Queue, saw.Pages.Task, saw.Pages.TaskByURL,
-		saw.Pages.ConsoleSearch, saw.Pages.ConsoleTimeline, saw.Pages.ConsoleOutcomes, saw.Pages.ConsoleHealth, saw.Pages.ConsoleWebhooks}, "\n")
-	for _, openid := range openids {
+		saw.Pages.ConsoleSearch, saw.Pages.ConsoleTimeline, saw.Pages.ConsoleOutcomes, saw.Pages.ConsoleHealth, saw.Pages.ConsoleWebhooks,
+		saw.Pages.TaskFromConsole, saw.Pages.ConsoleSearchOpenID, saw.Pages.ConsoleSearchTaskID, saw.Pages.ConsoleChartFeed,
+		saw.Pages.ConsoleFeed, saw.Pages.ConsoleFeedPending, saw.Pages.ConsoleSearchOpenIDURL, strings.Join(saw.Pages.HistoryURLs, " ")}, "\n")
+	for i, openid := range openids {
 		if strings.Contains(pages, openid) {
 			t.Errorf("the dashboard shows openid %s in clear", openid)
+		}
+		if i == 2 {
+			continue // delivered: not in the queue
 		}
 		if masked := "…" + openid[len(openid)-4:]; !strings.Contains(saw.Pages.Queue, masked) || !strings.Contains(strings.Join(saw.Pages.Payloads, "\n"), masked) {
 			t.Errorf("the queue page lacks the masked openid %s", masked)
@@ -273,9 +324,9 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 		t.Logf("form from %s: Sec-Fetch-Site %s, Origin %s → %d", f.From, f.Headers["sec-fetch-site"], f.Headers["origin"], f.Status)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(db.Client(t)).GetQueueInfo(task.QueueName)
-	if err != nil || info.Paused {
-		t.Fatalf("queue after the forms: paused %v (%v); want running", info != nil && info.Paused, err)
+	queue, err := ins.GetQueueInfo(task.QueueName)
+	if err != nil || queue.Paused {
+		t.Fatalf("queue after the forms: paused %v (%v); want running", queue != nil && queue.Paused, err)
 	}
 
 	// The api's side: every request the browser made was answered without
@@ -294,8 +345,73 @@ func TestBrowserDashboard(t *testing.T) {
 		saw.Requests, statuses, saw.Shots, took.Round(100*time.Millisecond))
 	// A browser sends saved credentials unasked only below the path that
 	// first asked for them: the dashboard (/admin/asynq/) and the console
-	// (/admin/) each ask once.
-	if statuses[http.StatusForbidden] != 2 || statuses[http.StatusUnauthorized] > 2 {
-		t.Errorf("api answers by status %v; want two 403s and at most the two 401s that ask for the password", statuses)
+	// (/admin/) each ask once. The probes add their own.
+	probed := map[int]int{}
+	for _, p := range saw.Probes {
+		probed[p.Status]++
+	}
+	if statuses[http.StatusForbidden] != 2 || statuses[http.StatusUnauthorized] > 2+probed[401] {
+		t.Errorf("api answers by status %v; want two 403s, and at most the two 401s that ask for the password besides the probes' %v", statuses, probed)
+	}
+}
+
+// consoleTruths judges what the browser saw of the console's feed, its
+// chart's click-through, a notification's content, and the small truths
+// an operator found in a browser (issue 25).
+func consoleTruths(t *testing.T, saw browserSaw, ids []string) {
+	t.Helper()
+	p := saw.Pages
+	// What it sends, with the task in asynqmon a click away.
+	for _, want := range []string{"What it sends", "asynq holds its task: pending", "thing1", "item_name", "牛肉面 x2", "pickup_location", "3号楼前台"} {
+		if !strings.Contains(p.ConsoleTimeline, want) {
+			t.Errorf("the timeline lacks %q:\n%s", want, p.ConsoleTimeline)
+		}
+	}
+	if !strings.HasSuffix(p.TaskFromConsoleURL, "/admin/asynq/queues/"+task.QueueName+"/tasks/"+task.TaskID(ids[1])) || !strings.Contains(p.TaskFromConsole, "Payload") {
+		t.Errorf("the timeline's link led to %s, showing:\n%s", p.TaskFromConsoleURL, p.TaskFromConsole)
+	}
+	// The search by openid: posted, so the address is /admin/ alone; the
+	// user, never bound, is "not bound", masked.
+	if !strings.HasSuffix(p.ConsoleSearchOpenIDURL, "/admin/") || !strings.Contains(p.ConsoleSearchOpenID, "(not bound, masked)") ||
+		strings.Contains(p.ConsoleSearchOpenID, "an openid, masked") || !strings.Contains(p.ConsoleSearchOpenID, ids[0]) {
+		t.Errorf("the search by openid left the browser at %s, showing:\n%s", p.ConsoleSearchOpenIDURL, p.ConsoleSearchOpenID)
+	}
+	// asynqmon's form of an id: found, and its address is the notification's page.
+	if !strings.Contains(p.ConsoleSearchTaskID, ids[1]) || !strings.HasSuffix(p.ConsoleTaskIDURL, "/admin/notifications/"+ids[1]) {
+		t.Errorf("the task id %s: search shows\n%s\nits address led to %s", task.TaskID(ids[1]), p.ConsoleSearchTaskID, p.ConsoleTaskIDURL)
+	}
+	if p.EmptyAppStatus != http.StatusOK {
+		t.Errorf("the feed with ?app= empty: %d; want 200, the first app", p.EmptyAppStatus)
+	}
+	// The chart's bar of this hour's deliveries opened their feed; the
+	// feed's pending tab lists the two waiting, newest first.
+	if !strings.Contains(p.ConsoleChartFeedURL, "state=delivered") || !strings.Contains(p.ConsoleChartFeedURL, "template=order_arrived") ||
+		!strings.Contains(p.ConsoleChartFeed, ids[2]) || strings.Contains(p.ConsoleChartFeed, ids[1]) {
+		t.Errorf("the chart's bar opened %s, showing:\n%s", p.ConsoleChartFeedURL, p.ConsoleChartFeed)
+	}
+	if i, j := strings.Index(p.ConsoleFeedPending, ids[1]), strings.Index(p.ConsoleFeedPending, ids[0]); i < 0 || j < i ||
+		strings.Contains(p.ConsoleFeedPending, ids[2]) || !strings.Contains(p.ConsoleFeedPending, "waiting for a worker") {
+		t.Errorf("the pending feed shows:\n%s", p.ConsoleFeedPending)
+	}
+	if !strings.Contains(p.ConsoleFeed, "archived") {
+		t.Errorf("the feed's first page shows:\n%s", p.ConsoleFeed)
+	}
+	// The credentials first: without them 401, whatever the method; with
+	// them HEAD is served, other methods are 405 with what is allowed.
+	if len(saw.Probes) != 6 {
+		t.Fatalf("%d probes; want 6", len(saw.Probes))
+	}
+	for _, pr := range saw.Probes {
+		want := http.StatusUnauthorized
+		switch {
+		case pr.Credentials == "omit":
+		case pr.Method == "HEAD":
+			want = http.StatusOK
+		default:
+			want = http.StatusMethodNotAllowed
+		}
+		if pr.Status != want || (pr.Status == 405) != (pr.Allow != "") {
+			t.Errorf("%s %s, credentials %s: %d, Allow %q; want %d", pr.Method, pr.Path, pr.Credentials, pr.Status, pr.Allow, want)
+		}
 	}
 }

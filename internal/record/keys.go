@@ -8,7 +8,8 @@ import (
 )
 
 // Keys names the Redis keys of the notifications of one mini program:
-// wxnotify:<appid>:n:…, :msg:… and :outcomes:… are this package's. A
+// wxnotify:<appid>:n:…, :msg:…, :outcomes:…, :order:… and the feed's keys
+// are this package's. A
 // record's key carries no hash tag, so records spread over every slot of a
 // Redis Cluster.
 type Keys struct {
@@ -42,6 +43,19 @@ func (k Keys) Msg(msgid string) string { return "wxnotify:" + k.appID + ":msg:" 
 // (OutcomeField). It carries no hash tag: one key an hour, on one slot.
 func (k Keys) Outcomes(at time.Time) string {
 	return "wxnotify:" + k.appID + ":outcomes:" + at.UTC().Format("2006010215")
+}
+
+// FeedInFlight is the feed's sorted set of in-flight state f (FeedPending
+// or FeedRetrying, feed.go). Both carry the hash tag {<appid>:feed}: one
+// script moves an entry from one to the other, so they share a Cluster
+// slot.
+func (k Keys) FeedInFlight(f FeedState) string { return "wxnotify:{" + k.appID + ":feed}:" + string(f) }
+
+// FeedLog is the feed's log of finished state f (delivered, skipped or
+// archived) for the hour that contains at (UTC). No hash tag: each hour's
+// log lands on its own slot of a Cluster, as records do.
+func (k Keys) FeedLog(f FeedState, at time.Time) string {
+	return "wxnotify:" + k.appID + ":feed:" + string(f) + ":" + at.UTC().Format("2006010215")
 }
 
 // Order lists the notifications delivered through WeChat's order channel

@@ -17,12 +17,14 @@ type Store struct {
 	rdb       redis.UniversalClient
 	keys      Keys
 	retention time.Duration
+	// feedLen bounds each in-flight set of the feed (feedInFlightLen).
+	feedLen int
 }
 
 // NewStore keeps finished records for retention: a finished
 // notification's dedupe window.
 func NewStore(rdb redis.UniversalClient, appID string, retention time.Duration) *Store {
-	return &Store{rdb: rdb, keys: NewKeys(appID), retention: retention}
+	return &Store{rdb: rdb, keys: NewKeys(appID), retention: retention, feedLen: feedInFlightLen}
 }
 
 // Keys are the store's key names.
@@ -50,10 +52,10 @@ func (s *Store) pendingTTL(n New) time.Duration {
 }
 
 // Create stores notification id's record unless one exists — the dedupe
-// decision — and lists it in its user's hash, and under its WeChat Pay
-// order for one that has one (WeChat's trade events may come before the
-// worker is done), in one round trip. created
-// is false for a repeat: st is then the existing record. A repeat naming
+// decision — and lists it in its user's hash, under its WeChat Pay order
+// for one that has one (WeChat's trade events may come before the worker
+// is done), and in the feed's pending set, in one round trip. created is
+// false for a repeat: st is then the existing record. A repeat naming
 // another user leaves that user an entry the listing skips (the record
 // names its user).
 func (s *Store) Create(ctx context.Context, id string, n New) (created bool, st Status, err error) {
@@ -67,6 +69,10 @@ func (s *Store) Create(ctx context.Context, id string, n New) (created bool, st 
 	if n.Order != "" {
 		calls = append(calls, s.IndexOrderCall(id, n.Order))
 	}
+	member := feedMember(id)
+	if member != "" {
+		calls = append(calls, s.feedMoveCall(id, member, FeedPending, n.Created))
+	}
 	if err := redisconn.RunScripts(ctx, s.rdb, calls...); err != nil {
 		return false, Status{}, fmt.Errorf("create record of %s: %w", id, err)
 	}
@@ -76,8 +82,17 @@ func (s *Store) Create(ctx context.Context, id string, n New) (created bool, st 
 	}
 	isNew, _ := v[0].(int64)
 	stored, _ := v[1].(string)
-	st, err = decode(id, stored)
-	return isNew == 1, st, err
+	if st, err = decode(id, stored); err != nil {
+		return false, Status{}, err
+	}
+	if isNew == 0 && member != "" && !redisconn.OneNode(s.rdb) && FeedStateOf(st) != FeedPending {
+		// On a Cluster the feed's call could not read the record, and
+		// listed a repeat of a notification that is pending no longer. A
+		// round trip for such a repeat alone (it queues nothing); should
+		// it fail, the feed's reader skips the entry.
+		_ = s.rdb.ZRem(ctx, s.keys.FeedInFlight(FeedPending), member).Err()
+	}
+	return isNew == 1, st, nil
 }
 
 // Begin is the start of an attempt, as a script call that shares a round
