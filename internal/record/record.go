@@ -18,17 +18,18 @@ import (
 )
 
 // A record is one Redis string of fields joined by the ASCII unit separator
-// (0x1f), in the order of the field constants below: about 200 bytes for a
+// (0x1f), in the order of the field constants below: about 150 bytes for a
 // delivered notification.
 //
 // Why a joined string and not a Redis hash or a JSON value: MEMORY USAGE of
-// the same delivered record is 280 bytes as this string, 312 as a hash even
-// with one-letter field names (more with readable ones), and 344 as JSON —
-// and the service keeps one per notification for a week at 10–30 M a day,
-// within a budget of 400 bytes per retained notification, every index
-// included. The fields still have names wherever code touches them: Go
-// uses the constants, and the Lua scripts a table F of the same names
-// generated from them (luaFields), so no script counts positions by hand.
+// the same delivered record (its times still Unix seconds) was 280 bytes as
+// this string, 312 as a hash even with one-letter field names (more with
+// readable ones), and 344 as JSON — and the service keeps one per
+// notification for a week at 10–30 M a day, within a budget of 400 bytes
+// per retained notification, every index included. The fields still have
+// names wherever code touches them: Go uses the constants, and the Lua
+// scripts a table F of the same names generated from them (luaFields), so
+// no script counts positions by hand.
 //
 // No field may hold 0x1f: dedupe keys and user ids refuse control
 // characters, and free texts are cleaned (clean) before they are stored.
