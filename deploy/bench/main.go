@@ -6,6 +6,10 @@
 // real worker processes, and prints a table and one JSON line with every
 // figure. Its fairness phase serves two apps from one APPS_FILE and
 // measures one app's latency while the workers drain the other's backlog.
+// Its memory phase drives the real flow — users logging in and subscribing
+// through the api, notifications posted through it and delivered with
+// WeChat's message push on — and measures what Redis keeps per
+// notification at each size (-memory-sizes).
 //
 // It is a module of its own (deploy/bench/go.mod), so from the repository
 // root it runs with go -C, in deploy/bench (a relative -profile DIR lands
@@ -14,6 +18,7 @@
 //	go -C deploy/bench run .                 # full run (~5 minutes)
 //	go -C deploy/bench run . -quick          # about a minute
 //	go -C deploy/bench run . -only fairness  # the fairness phase alone
+//	go -C deploy/bench run . -only memory    # Redis per notification in the real flow alone
 //	go -C deploy/bench run . -only compare   # asynq's floor, then the naive peer alone
 package main
 
@@ -29,6 +34,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +74,34 @@ type options struct {
 	fairRounds  int
 	fairSplit   bool
 	fairARate   int
-	only        string
+	// the memory phase: users at each size, after a warm-up of memWarmup
+	memSizes  sizes
+	memWarmup int
+	memLive   bool
+	only      string
+}
+
+// sizes is a comma-separated list of counts, as a flag.
+type sizes []int
+
+func (s *sizes) String() string {
+	var out []string
+	for _, n := range *s {
+		out = append(out, strconv.Itoa(n))
+	}
+	return strings.Join(out, ",")
+}
+
+func (s *sizes) Set(v string) error {
+	*s = nil
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive count", f)
+		}
+		*s = append(*s, n)
+	}
+	return nil
 }
 
 func main() {
@@ -119,13 +154,16 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.fairRounds, "fairness-rounds", 0, "loaded rounds in the fairness phase, each between two idle ones (default 2; 1 with -quick)")
 	fs.BoolVar(&o.fairSplit, "fairness-split", false, "split app B's latency into queue wait and processing (the workers log at debug level: slower)")
 	fs.IntVar(&o.fairARate, "fairness-a-rate", 0, "app A's send_rate_per_second in the fairness phase (default: high enough never to bind)")
-	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", or "compare" (asynq's floor for context, then the naive peer)`)
+	fs.Var(&o.memSizes, "memory-sizes", "users (one notification each) at each size of the memory phase, comma-separated (default 10000,20000; 2000 with -quick)")
+	fs.IntVar(&o.memWarmup, "memory-warmup", -1, "users of the memory phase's warm-up round, not measured: what Redis allocates once (scripts, buffers) is then out of the sizes' figures (default 1000; 200 with -quick; 0: none)")
+	fs.BoolVar(&o.memLive, "memory-live", false, "the memory phase reads used_memory with the api and workers running and their clients' buffers in it, as one measuring from outside does (retained only)")
+	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", "memory", or "compare" (asynq's floor for context, then the naive peer)`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.only != "" && o.only != "fairness" && o.only != "compare" {
-		return o, fmt.Errorf("-only %q: the phases that run alone are fairness and compare", o.only)
+	if o.only != "" && o.only != "fairness" && o.only != "memory" && o.only != "compare" {
+		return o, fmt.Errorf("-only %q: the phases that run alone are fairness, memory and compare", o.only)
 	}
 	return o, nil
 }
@@ -140,6 +178,13 @@ func (o *options) defaults() {
 	pick(o.quick, &o.fairFor, 0, 5*time.Second, 2*time.Second)
 	pick(o.quick, &o.httpFor, 0, 5*time.Second, 2*time.Second)
 	pick(o.quick, &o.latencyFor, 0, 10*time.Second, 3*time.Second)
+	pick(o.quick, &o.memWarmup, -1, 1000, 200)
+	if len(o.memSizes) == 0 {
+		o.memSizes = sizes{10_000, 20_000}
+		if o.quick {
+			o.memSizes = sizes{2000}
+		}
+	}
 }
 
 // pick sets an option left unset to its default: full, or short with -quick.
@@ -175,17 +220,12 @@ type Figures struct {
 	APIPeakRSSMiB       float64            `json:"api_peak_rss_mib"`
 	WorkerPeakRSSMiB    float64            `json:"worker_peak_rss_mib_max"`
 	WorkerPeakRSSAllMiB []float64          `json:"worker_peak_rss_mib"`
-	// Redis bytes per notification (INFO memory's used_memory less client
-	// buffers, before and after a phase of its own with WeChat's message
-	// push on), and the change in keys per notification by kind.
-	MemoryNotifications  int       `json:"memory_notifications"`
-	RedisBytesRetained   float64   `json:"redis_bytes_per_retained"`
-	RedisBytesQueued     float64   `json:"redis_bytes_per_queued"`
-	RedisKeysPerRetained []KeysPer `json:"redis_keys_per_retained"`
-	RedisKeysPerQueued   []KeysPer `json:"redis_keys_per_queued"`
-	// Of those bytes, the console's feed's (MEMORY USAGE of its keys).
-	RedisFeedRetained float64 `json:"redis_feed_bytes_per_retained"`
-	RedisFeedQueued   float64 `json:"redis_feed_bytes_per_queued"`
+	// Redis bytes per notification in the real flow, at each size (users
+	// logged in and subscribed through the api, notifications posted
+	// through it and delivered with WeChat's message push on): INFO
+	// memory's used_memory, less client buffers, and the change in keys
+	// per notification by kind.
+	Memory []MemorySize `json:"memory"`
 	// What appendfsync always costs against everysec (nil when skipped).
 	AOF *durability `json:"aof,omitempty"`
 	// wxnotify against the naive peer (nil when skipped).
@@ -222,7 +262,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 
-	appID, secret := "wxbench000000000", "bench-app-secret"
+	// 18 characters, as every WeChat appid ("wx" and 16 hex digits): the
+	// appid is in every key, and a key's length decides the allocation it
+	// takes (a record's key of 62 characters takes 80 bytes, one of 60 takes
+	// 64, as the 16 characters the bench had before gave).
+	appID, secret := "wxbench00000000000", "bench-app-secret"
 	sb, err := sandbox.New(sandbox.Config{
 		AppID: appID, AppSecret: secret, Templates: sandbox.DefaultTemplates(), MaxMessages: 10_000_000,
 		Faults: sandbox.Faults{Latency: sandbox.Duration(o.wechatDelay)}, Logger: slog.New(slog.DiscardHandler),
@@ -249,16 +293,45 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return nil
 	}
 
-	step("floor: asynq alone, %d no-op tasks, %d servers", o.n, o.workers)
-	if f.FloorTasksPerSec, err = floor(ctx, rdb, o.n, o.workers, 50); err != nil {
-		return err
-	}
-
 	key := "bench-order-service-key-0001"
 	env := map[string]string{
 		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
 		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
 	}
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	memory := func() error {
+		ms := &memoryStack{rdb: rdb, ins: asynq.NewInspectorFromRedisClient(rdb), sb: sb, env: env, bins: bins, logDir: dir,
+			workers: o.workers, conns: o.conns, tmplID: tmpl.TemplateID, key: key, live: o.memLive}
+		if o.memWarmup > 0 {
+			if _, err := ms.memorySize(ctx, "w", o.memWarmup, step); err != nil {
+				return fmt.Errorf("memory warm-up: %w", err)
+			}
+		}
+		for i, n := range o.memSizes {
+			m, err := ms.memorySize(ctx, fmt.Sprintf("m%dr%d", n, i), n, step)
+			if err != nil {
+				return fmt.Errorf("memory at %d: %w", n, err)
+			}
+			f.Memory = append(f.Memory, m)
+		}
+		f.APIPeakRSSMiB = max(f.APIPeakRSSMiB, mib(ms.apiRSS))
+		f.WorkerPeakRSSMiB = max(f.WorkerPeakRSSMiB, mib(ms.workerRSS))
+		return nil
+	}
+	if o.only == "memory" {
+		if err := memory(); err != nil {
+			return err
+		}
+		memoryReport(out, f.Memory)
+		printJSON(out, f)
+		return nil
+	}
+
+	step("floor: asynq alone, %d no-op tasks, %d servers", o.n, o.workers)
+	if f.FloorTasksPerSec, err = floor(ctx, rdb, o.n, o.workers, 50); err != nil {
+		return err
+	}
+
 	compare := func() error {
 		switch {
 		case o.peer && !ownRedis:
@@ -385,7 +458,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("%d messages delivered; want %d", delivered, granted+latN)
 	}
 
-	done := o.n + latN
 	if ownRedis && o.aofRounds > 0 {
 		perRound := max(1, o.n/4)
 		step("durability: AOF on, %d rounds of %d notifications per fsync policy, alternating everysec and always", o.aofRounds, perRound)
@@ -394,31 +466,23 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("durability: %w", err)
 		}
 		f.AOF = &aof
-		done += 2 * o.aofRounds * perRound
 	}
 
-	step("memory: %d notifications delivered with WeChat's message push on, %d queued an hour ahead", o.n, o.n)
-	retained, queued, err := memoryRun(ctx, rdb, ins, sb, appID, tmpl.TemplateID, "http://"+api.addr, key, env["WECHAT_PUSH_TOKEN"], o.n, o.conns, done)
-	if err != nil {
-		return fmt.Errorf("memory: %w", err)
-	}
-	f.MemoryNotifications = o.n
-	f.RedisBytesRetained, f.RedisKeysPerRetained = retained.bytes, retained.keys
-	f.RedisBytesQueued, f.RedisKeysPerQueued = queued.bytes, queued.keys
-	f.RedisFeedRetained, f.RedisFeedQueued = retained.feed, queued.feed
-
-	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	f.APIPeakRSSMiB = mib(api.peakRSS())
 	for _, w := range workers {
 		r := mib(w.peakRSS())
 		f.WorkerPeakRSSAllMiB = append(f.WorkerPeakRSSAllMiB, r)
 		f.WorkerPeakRSSMiB = max(f.WorkerPeakRSSMiB, r)
 	}
-	// The comparison starts each party's programs per run, alone with Redis.
+	// The memory phase and the comparison start programs of their own,
+	// alone with Redis.
 	for _, w := range workers {
 		w.stop()
 	}
 	api.stop()
+	if err := memory(); err != nil {
+		return err
+	}
 
 	if o.fairness {
 		if f.Fairness, err = fairnessRun(ctx, o, rdb, redisURL, bins, dir, step); err != nil {
@@ -432,6 +496,50 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	f.APIRatio = f.APIReqPerSec / f.BareGinReqPerSec
 	report(out, f)
 	return nil
+}
+
+// memoryReport prints the memory phase, size by size: bytes per
+// notification against the target, and what each kind of key, the
+// keyspace's tables and each size class of allocation took.
+func memoryReport(out io.Writer, sizes []MemorySize) {
+	for _, m := range sizes {
+		r := m.Retained
+		row(out, fmt.Sprintf("Redis per retained notification (%d)", m.Notifications), fmt.Sprintf("%.0f B", r.Bytes), "≤ 400 B", r.Bytes <= 400)
+		overheadRows(out, r)
+		keyRows(out, r.Keys)
+		if m.Queued.Keys != nil { // not with -memory-live
+			row(out, fmt.Sprintf("Redis per queued notification (%d)", m.Notifications), fmt.Sprintf("%.0f B", m.Queued.Bytes), "", true)
+			overheadRows(out, m.Queued)
+			keyRows(out, m.Queued.Keys)
+		}
+		row(out, fmt.Sprintf("  Redis per user, login + accept (%d)", m.Notifications), fmt.Sprintf("%.0f B", m.PerUser.Bytes), "(not in the above)", true)
+	}
+}
+
+// overheadRows prints what of a phase's bytes went to the keyspace's
+// tables, the scripts' cache and the clients, and its allocations by size
+// class, which add up to the bytes.
+func overheadRows(out io.Writer, p Phase) {
+	fmt.Fprintf(out, "    per notification: keyspace tables (MEMORY STATS) main %+.1f B, expires %+.1f B; Lua scripts %+.1f B; client buffers %+.1f B\n",
+		p.TablesMain, p.TablesExpires, p.Scripts, p.Clients)
+	if len(p.Classes) == 0 {
+		return
+	}
+	var classes []int
+	var sum float64
+	for c, b := range p.Classes {
+		classes = append(classes, c)
+		sum += b
+	}
+	slices.Sort(classes)
+	var b strings.Builder
+	for _, c := range classes {
+		fmt.Fprintf(&b, " %d:%+.1f", c, p.Classes[c])
+	}
+	// The rest is classes that moved by less than one allocation in 20
+	// notifications: buffers and caches Redis allocates once, and the
+	// clients' buffers in a live reading.
+	fmt.Fprintf(out, "    by size class (MEMORY MALLOC-STATS), B per notification:%s = %+.1f B; the rest %+.1f B\n", b.String(), sum, p.Bytes-sum)
 }
 
 // keyRows prints the change in keys per notification, one kind a row.
@@ -479,12 +587,7 @@ func report(out io.Writer, f Figures) {
 	}
 	row("peak RSS: api", fmt.Sprintf("%.1f MiB", f.APIPeakRSSMiB), "≤ 64 MiB", f.APIPeakRSSMiB <= 64)
 	row("peak RSS: largest worker", fmt.Sprintf("%.1f MiB", f.WorkerPeakRSSMiB), "≤ 64 MiB", f.WorkerPeakRSSMiB <= 64)
-	row(fmt.Sprintf("Redis per retained notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesRetained), "≤ 400 B", f.RedisBytesRetained <= 400)
-	keyRows(out, f.RedisKeysPerRetained)
-	row("  of which the console's feed", fmt.Sprintf("%.0f B", f.RedisFeedRetained), "", true)
-	row(fmt.Sprintf("Redis per queued notification (%d)", f.MemoryNotifications), fmt.Sprintf("%.0f B", f.RedisBytesQueued), "", true)
-	keyRows(out, f.RedisKeysPerQueued)
-	row("  of which the console's feed", fmt.Sprintf("%.0f B", f.RedisFeedQueued), "", true)
+	memoryReport(out, f.Memory)
 	if f.Fairness != nil {
 		fairnessReport(out, f.Fairness)
 	}

@@ -161,12 +161,21 @@ func TestPushSentEventShowsOnTheStatus(t *testing.T) {
 	for {
 		st := e.do("GET", "/v1/notifications/"+id, bearer(apiKey), nil)
 		if str(st.body, "wechat", "error_status") == "success" {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("status never showed WeChat's result: %s", st.raw)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// Applying a sent event twice changes nothing, so it is not remembered
+	// as popup and settings pushes are: no key per sent event, and the
+	// msgid's meeting key is gone once both sides came.
+	if keys := e.rdb.Keys(t.Context(), "wxnotify:*:push:*").Val(); len(keys) != 0 {
+		t.Fatalf("a sent event left %v; want no push key", keys)
+	}
+	if n := e.rdb.Exists(t.Context(), e.records.Keys().Msg("1988810812324364291")).Val(); n != 0 {
+		t.Fatal("the msgid's meeting key outlived the meeting")
 	}
 }
 

@@ -23,11 +23,12 @@ redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
 return {1, ARGV[1]}`)
 
 // luaRecord is the Lua shared by the update scripts: the field names, split
-// and join a record, and append to its history, bounded to historyLen
-// entries.
+// and join a record (one of an older version comes back in this one's
+// form), a time as the record stores it, and append to its history,
+// bounded to historyLen entries.
 var luaRecord = luaFields() + strings.NewReplacer("HISTORY_LEN", strconv.Itoa(historyLen),
 	"N_FIELDS", strconv.Itoa(nFields), "VERSION", recordVersion).Replace(`
-local function split(s) -- a record of an older version comes back in this one's form
+local function split(s)
 	local t, i = {}, 1
 	while true do
 		local j = string.find(s, "\31", i, true)
@@ -55,12 +56,17 @@ end
 local function join(f)
 	return table.concat(f, "\31")
 end
+-- rel is Unix time unix as the record stores it: seconds after the second
+-- it was accepted in (record.go's timeField).
+local function rel(f, unix)
+	return tostring(tonumber(unix) - math.floor((tonumber(f[F.created]) or 0) / 1000))
+end
 local function remember(f, now, outcome, errcode)
 	local h = {}
 	if f[F.history] ~= "" then
 		for e in string.gmatch(f[F.history], "[^;]+") do h[#h + 1] = e end
 	end
-	h[#h + 1] = now .. "," .. outcome .. "," .. errcode
+	h[#h + 1] = rel(f, now) .. "," .. outcome .. "," .. errcode
 	while #h > HISTORY_LEN do table.remove(h, 1) end
 	f[F.history] = table.concat(h, ";")
 end
@@ -109,10 +115,10 @@ end
 f[F.state] = "retry"
 if ARGV[6] == "1" then
 	f[F.attempts] = tostring((tonumber(f[F.attempts]) or 0) + 1)
-	f[F.last_failed_at] = ARGV[1]
+	f[F.last_failed_at] = rel(f, ARGV[1])
 end
 f[F.last_error] = ARGV[2]
-f[F.next_at] = ARGV[3]
+f[F.next_at] = rel(f, ARGV[3])
 remember(f, ARGV[1], ARGV[4], ARGV[5])
 redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 return 1`)
@@ -132,16 +138,18 @@ f[F.reason] = ARGV[4]
 f[F.msgid] = ARGV[5]
 if ARGV[6] ~= "" then
 	f[F.last_error] = ARGV[6]
-	f[F.last_failed_at] = ARGV[1]
+	f[F.last_failed_at] = rel(f, ARGV[1])
 end
 f[F.next_at] = ""
-f[F.completed_at] = ARGV[1]
+f[F.completed_at] = rel(f, ARGV[1])
 f[F.channel] = ARGV[11]
 remember(f, ARGV[1], ARGV[7], ARGV[8])
 redis.call("SET", KEYS[1], join(f), "EX", ARGV[9])
 return 1`)
 
-// setWeChat records WeChat's final status from its sent event.
+// setWeChat records WeChat's final status from its sent event: its time
+// as the record stores times, and no status for errcode 0 "success", the
+// status of every delivered message (record.go).
 // KEYS: record. ARGV: "errcode,status,unix". Returns 0 if there is no record.
 var setWeChat = redisconn.NewScript(luaRecord + `
 local cur = redis.call("GET", KEYS[1])
@@ -149,7 +157,15 @@ if not cur then
 	return 0
 end
 local f = split(cur)
-f[F.wechat] = ARGV[1]
+local code, status, unix = string.match(ARGV[1], "^(-?%d+),([^,]*),(%d+)$")
+if code then
+	if code == "0" and status == "` + weChatSuccess + `" then
+		status = ""
+	end
+	f[F.wechat] = code .. "," .. status .. "," .. rel(f, unix)
+else
+	f[F.wechat] = ARGV[1]
+end
 redis.call("SET", KEYS[1], join(f), "KEEPTTL")
 return 1`)
 

@@ -132,11 +132,20 @@ func (s *Store) ApplyPush(ctx context.Context, userID string, choices []Choice, 
 	return nil
 }
 
+// pushTTL is how long a popup or settings push is remembered. WeChat pushes
+// again only a push it got no answer to within 5 s, three times at most:
+// its retries come within a minute, and an hour covers them as it covers
+// the msgid meeting's (record.msgTTL). A day, as it was, kept every
+// subscription's key 24 times as long for nothing: with one accept per
+// one-time notification that was about 27 bytes per retained notification
+// (192 bytes a key, for 1 of the retention's 7 days).
+const pushTTL = time.Hour
+
 // FirstPush reports whether a WeChat push (by its ID) is seen for the first
 // time; WeChat retries a push it got no answer to, and a retry must not be
-// applied twice. Pushes are remembered for a day.
+// applied twice. Pushes are remembered for pushTTL.
 func (s *Store) FirstPush(ctx context.Context, id string) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.keys.Push(id), 1, 24*time.Hour).Result()
+	ok, err := s.rdb.SetNX(ctx, s.keys.Push(id), 1, pushTTL).Result()
 	if err != nil {
 		return false, fmt.Errorf("remember push: %w", err)
 	}

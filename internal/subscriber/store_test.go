@@ -123,3 +123,22 @@ func TestApplyChoices(t *testing.T) {
 		}
 	}
 }
+
+// A popup or settings push is applied once: its retries within the hour
+// find it remembered, and it is remembered no longer than the hour, which
+// covers WeChat's retries (within a minute) many times over.
+func TestFirstPushRemembersAnHour(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.New(t)
+	s := subscriber.New(rdb, appID, time.Hour)
+	id := "o-push:1700000001:subscribe_msg_popup_event:0011223344556677"
+	for i, want := range []bool{true, false} {
+		if first, err := s.FirstPush(ctx, id); err != nil || first != want {
+			t.Fatalf("push %d: first %v, %v; want %v", i+1, first, err, want)
+		}
+	}
+	if ttl := rdb.TTL(ctx, subscriber.NewKeys(appID).Push(id)).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("push remembered for %s; want an hour", ttl)
+	}
+}
