@@ -19,10 +19,13 @@ import (
 
 // retried, finished and archived write an attempt's outcome as the worker
 // does: the record's write, then the feed's, in one round trip.
-func retried(t *testing.T, s *record.Store, rdb redis.UniversalClient, id string) {
+// retried records a retry of notification id at time at: the feed orders
+// retries by when they happened, so a test that retries several gives
+// each its own time rather than depend on the clock moving between them.
+func retried(t *testing.T, s *record.Store, rdb redis.UniversalClient, id string, at time.Time) {
 	t.Helper()
-	run(t, rdb, append([]*redisconn.ScriptCall{s.RetryCall(id, record.Step{Outcome: "retried_busy", ErrCode: -1, Error: "busy"}, time.Now().Add(time.Minute), true)},
-		s.RetryFeedCalls(id, time.Now())...)...)
+	run(t, rdb, append([]*redisconn.ScriptCall{s.RetryCall(id, record.Step{Outcome: "retried_busy", ErrCode: -1, Error: "busy"}, at.Add(time.Minute), true)},
+		s.RetryFeedCalls(id, at)...)...)
 }
 
 func finished(t *testing.T, s *record.Store, rdb redis.UniversalClient, id string, p task.Payload, state record.State, res record.Result) {
@@ -88,8 +91,8 @@ func TestFeedFollowsTheRecord(t *testing.T) {
 		}
 	}
 	want(record.FeedPending, ids[3], ids[2], ids[1], ids[0])
-	retried(t, s, rdb, ids[1])
-	retried(t, s, rdb, ids[2])
+	retried(t, s, rdb, ids[1], time.Now())
+	retried(t, s, rdb, ids[2], time.Now().Add(time.Millisecond))
 	want(record.FeedPending, ids[3], ids[0])
 	want(record.FeedRetrying, ids[2], ids[1])
 	finished(t, s, rdb, ids[0], ps[0], record.Completed, record.Result{Status: record.Delivered, MsgID: "1"})
@@ -128,7 +131,7 @@ func TestFeedIgnoresWritesThatChangeNothing(t *testing.T) {
 	ps, ids := posted(t, s, "order_arrived", 2, time.Now())
 	finished(t, s, rdb, ids[0], ps[0], record.Completed, record.Result{Status: record.Delivered, MsgID: "1"})
 	create(t, s, ps[0]) // the order service posts it again
-	retried(t, s, rdb, ids[0])
+	retried(t, s, rdb, ids[0], time.Now())
 	finished(t, s, rdb, ids[1], ps[1], record.Archived, record.Result{})
 	run(t, rdb, s.BeginCall(ids[1], record.From(ps[1], 3)).Call) // re-run from asynqmon
 	finished(t, s, rdb, ids[1], ps[1], record.Archived, record.Result{})
@@ -283,7 +286,7 @@ func TestFeedOnACluster(t *testing.T) {
 	rdb := c.Client(t)
 	s := record.NewStore(rdb, appID, time.Hour)
 	ps, ids := posted(t, s, "order_arrived", 3, time.Now())
-	retried(t, s, rdb, ids[1])
+	retried(t, s, rdb, ids[1], time.Now())
 	finished(t, s, rdb, ids[0], ps[0], record.Completed, record.Result{Status: record.Delivered, MsgID: "1"})
 	create(t, s, ps[0])
 	for state, want := range map[record.FeedState][]string{
