@@ -153,10 +153,6 @@ func runFailover(t *testing.T, f failover) {
 		made.Go(func() { defer func() { <-sem }(); users[i] = s.user(2, 1) })
 	}
 	made.Wait()
-	// WeChat Pay orders shipped through the order channel alongside, one
-	// for every tenth notification.
-	orders := s.paidOrders(maxUsers/10 + 1)
-	shipErrs := make(chan error, maxUsers)
 
 	client := s.apiClient(5 * time.Second)
 	post := func(p *posted) {
@@ -185,7 +181,6 @@ func runFailover(t *testing.T, f failover) {
 	var promoted time.Time
 	posts := make([]*posted, 0, maxUsers)
 	var inflight sync.WaitGroup
-	shipped := 0 // order-channel posts
 	tick := time.NewTicker(time.Second / rate)
 	start := time.Now()
 	for i := range users {
@@ -208,21 +203,9 @@ func runFailover(t *testing.T, f failover) {
 		p := &posted{user: users[i], dedupe: fmt.Sprintf("failover-%d", i)}
 		posts = append(posts, p)
 		inflight.Go(func() { post(p) })
-		if i%10 == 0 {
-			shipped++
-			inflight.Go(func() {
-				if st, err := orders.ship(i/10, "failover"); st != http.StatusAccepted && st != http.StatusServiceUnavailable {
-					shipErrs <- fmt.Errorf("shipping order %d answered %d %v; want 202 or 503", i/10, st, err)
-				}
-			})
-		}
 	}
 	tick.Stop()
 	inflight.Wait()
-	close(shipErrs)
-	for err := range shipErrs {
-		t.Errorf("%s: %v", f.name, err)
-	}
 	if promoted.IsZero() {
 		o := <-promotion
 		if o.err != nil {
@@ -313,10 +296,6 @@ func runFailover(t *testing.T, f failover) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	orders.remind("failover", recovererBound)
-	uploads, reminders, lostOrders := orders.check()
-	t.Logf("FIGURE failover %s, order channel: %d orders posted through the failover, %d accepted, shipped and reminded: %d duplicate uploads, %d duplicate reminders, %d lost",
-		f.name, shipped, len(orders.accepted), uploads, reminders, lostOrders)
 	duplicated := 0
 	for _, u := range users {
 		duplicated += max(0, len(s.sb.Messages(u, ""))-1)
