@@ -15,6 +15,7 @@
 //	go -C deploy/bench run . -quick          # about a minute
 //	go -C deploy/bench run . -only fairness  # the fairness phase alone
 //	go -C deploy/bench run . -only compare   # asynq's floor, then the naive peer alone
+//	go -C deploy/bench run . -only webhook   # sends with no webhook, a fast and a 5 s receiver (~2 minutes; -webhook adds it to the full run)
 package main
 
 import (
@@ -66,7 +67,16 @@ type options struct {
 	fairRounds  int
 	fairSplit   bool
 	fairARate   int
-	only        string
+	// the webhook phase: no webhook, a receiver answering at once, one
+	// answering after hookDelay
+	hook            bool
+	hookN           int
+	hookRounds      int
+	hookDelay       time.Duration
+	hookConcurrency int
+	hookWait        time.Duration
+	hookLatencyFor  time.Duration
+	only            string
 }
 
 func main() {
@@ -119,13 +129,20 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.fairRounds, "fairness-rounds", 0, "loaded rounds in the fairness phase, each between two idle ones (default 2; 1 with -quick)")
 	fs.BoolVar(&o.fairSplit, "fairness-split", false, "split app B's latency into queue wait and processing (the workers log at debug level: slower)")
 	fs.IntVar(&o.fairARate, "fairness-a-rate", 0, "app A's send_rate_per_second in the fairness phase (default: high enough never to bind)")
-	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", or "compare" (asynq's floor for context, then the naive peer)`)
+	fs.BoolVar(&o.hook, "webhook", false, "add the webhook phase to the full run (about 2 minutes more; -only webhook runs it alone): the sends with no webhook, with a receiver answering at once and with one answering after -webhook-delay, alternating")
+	fs.IntVar(&o.hookN, "webhook-n", 0, "notifications per webhook round (default 5000; 1000 with -quick)")
+	fs.IntVar(&o.hookRounds, "webhook-rounds", 0, "webhook rounds per setting, alternating (default 2; 1 with -quick)")
+	fs.DurationVar(&o.hookDelay, "webhook-delay", 5*time.Second, "how long the slow receiver takes to answer each event")
+	fs.IntVar(&o.hookConcurrency, "webhook-concurrency", 20, "each worker's WEBHOOK_CONCURRENCY in the webhook phase (the worker's default: 20)")
+	fs.DurationVar(&o.hookWait, "webhook-wait", time.Minute, "longest wait, after a webhook round's last send, for its receiver's remaining events (derived from the delay and the slots); a round that would need longer reports the count as it stands")
+	fs.DurationVar(&o.hookLatencyFor, "webhook-latency-for", 0, "length of each webhook round's latency run (default 5s; 2s with -quick)")
+	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", "webhook", or "compare" (asynq's floor for context, then the naive peer)`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.only != "" && o.only != "fairness" && o.only != "compare" {
-		return o, fmt.Errorf("-only %q: the phases that run alone are fairness and compare", o.only)
+	if o.only != "" && o.only != "fairness" && o.only != "compare" && o.only != "webhook" {
+		return o, fmt.Errorf("-only %q: the phases that run alone are fairness, webhook and compare", o.only)
 	}
 	return o, nil
 }
@@ -140,6 +157,9 @@ func (o *options) defaults() {
 	pick(o.quick, &o.fairFor, 0, 5*time.Second, 2*time.Second)
 	pick(o.quick, &o.httpFor, 0, 5*time.Second, 2*time.Second)
 	pick(o.quick, &o.latencyFor, 0, 10*time.Second, 3*time.Second)
+	pick(o.quick, &o.hookN, 0, 5000, 1000)
+	pick(o.quick, &o.hookRounds, 0, 2, 1)
+	pick(o.quick, &o.hookLatencyFor, 0, 5*time.Second, 2*time.Second)
 }
 
 // pick sets an option left unset to its default: full, or short with -quick.
@@ -189,6 +209,8 @@ type Figures struct {
 	Peer *Comparison `json:"peer,omitempty"`
 	// App B's latency with app A idle and with a backlog (nil when skipped).
 	Fairness *Fairness `json:"fairness,omitempty"`
+	// The sends with no webhook, a fast and a slow receiver (nil when skipped).
+	Webhook *Webhooks `json:"webhook,omitempty"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -237,6 +259,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	f := Figures{Workers: o.workers, Notifications: o.n}
+	key := "bench-order-service-key-0001"
+	env := map[string]string{
+		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
+		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
+	}
+	hooks := func() error {
+		s := &hookStack{rdb: rdb, ins: asynq.NewInspectorFromRedisClient(rdb), sb: sb, env: env, bins: bins, dir: dir,
+			appID: appID, tmplID: tmpl.TemplateID, key: key, o: o, step: step}
+		if f.Webhook, err = webhookRun(ctx, s); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		return nil
+	}
+	if o.only == "webhook" {
+		if err := hooks(); err != nil {
+			return err
+		}
+		webhookReport(out, f.Webhook)
+		printJSON(out, f)
+		return nil
+	}
 	if o.only == "fairness" {
 		if f.Fairness, err = fairnessRun(ctx, o, rdb, redisURL, bins, dir, step); err != nil {
 			return fmt.Errorf("fairness: %w", err)
@@ -251,11 +294,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	key := "bench-order-service-key-0001"
-	env := map[string]string{
-		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
-		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
-	}
 	compare := func() error {
 		switch {
 		case o.peer && !ownRedis:
@@ -421,6 +459,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("fairness: %w", err)
 		}
 	}
+	if o.hook {
+		if err := hooks(); err != nil {
+			return err
+		}
+	}
 	if err := compare(); err != nil {
 		return err
 	}
@@ -481,6 +524,9 @@ func report(out io.Writer, f Figures) {
 	keyRows(out, f.RedisKeysPerQueued)
 	if f.Fairness != nil {
 		fairnessReport(out, f.Fairness)
+	}
+	if f.Webhook != nil {
+		webhookReport(out, f.Webhook)
 	}
 	if f.Peer != nil {
 		comparisonReport(out, f.Peer, f.FloorTasksPerSec)
