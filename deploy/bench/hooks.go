@@ -100,9 +100,14 @@ type HookRound struct {
 	NeededS    float64      `json:"wait_needed_s,omitempty"`
 	// LeftQueued is the webhook tasks still queued when the workers had
 	// stopped: events not delivered by the end of the round.
-	LeftQueued  int     `json:"events_left_queued,omitempty"`
-	EveryOnce   bool    `json:"every_event_once,omitempty"`
-	MachineBusy float64 `json:"machine_busy_cores"`
+	LeftQueued int  `json:"events_left_queued,omitempty"`
+	EveryOnce  bool `json:"every_event_once,omitempty"`
+	// The machine's CPU busy from the first post to the last send of the
+	// throughput run, in cores (every process, this run's and any other),
+	// and this run's share of it (api, workers, Redis, bench): with the
+	// machine at 2 cores, a run taking less was crowded out or waiting.
+	MachineCores float64 `json:"machine_busy_cores"`
+	RunCores     float64 `json:"run_cores"`
 }
 
 // hookStack is what the phase's rounds share: Redis (flushed before each
@@ -299,6 +304,9 @@ func (s *hookStack) round(ctx context.Context, w *Webhooks, r int, setting strin
 		res.CPUms[who] = (v - cpu0[who]) * 1000 / float64(o.hookN)
 		res.CPUms["total"] += res.CPUms[who]
 	}
+	window := time.Since(start).Seconds()
+	res.MachineCores = (machineCPU() - machine0) / window
+	res.RunCores = res.CPUms["total"] * float64(o.hookN) / 1000 / window
 	if err := drain(ctx, s.ins, o.hookN, time.Minute); err != nil {
 		return res, err
 	}
@@ -317,7 +325,6 @@ func (s *hookStack) round(ctx context.Context, w *Webhooks, r int, setting strin
 		return res, err
 	}
 	res.P50ms, res.P95ms, res.P99ms = ms(percentile(lats, .50)), ms(percentile(lats, .95)), ms(percentile(lats, .99))
-	res.MachineBusy = (machineCPU() - machine0) / time.Since(start).Seconds()
 
 	if setting != hookNone {
 		if err := s.awaitEvents(ctx, &res, setting, o.hookN+w.LatencyN); err != nil {

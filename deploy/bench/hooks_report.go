@@ -55,7 +55,8 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	rounds("  total, each round", "%.3f", func(r HookRound) float64 { return r.CPUms["total"] })
 	medians("Redis commands per notification", "%.2f", "redis_commands", func(f *HookFigures) float64 { return f.RedisCommands })
 	line("  of which Lua script calls", fmt.Sprintf("%.2f", none.ScriptCalls), fmt.Sprintf("%.2f", fast.ScriptCalls), fmt.Sprintf("%.2f", slow.ScriptCalls), "", "")
-	rounds("machine busy in each round, cores", "%.2f", func(r HookRound) float64 { return r.MachineBusy })
+	rounds("cores busy: machine, each round", "%.2f", func(r HookRound) float64 { return r.MachineCores })
+	rounds("  this run, each round", "%.2f", func(r HookRound) float64 { return r.RunCores })
 	for _, s := range []struct {
 		name string
 		f    *HookFigures
