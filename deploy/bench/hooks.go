@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -108,6 +112,10 @@ type HookRound struct {
 	// machine at 2 cores, a run taking less was crowded out or waiting.
 	MachineCores float64 `json:"machine_busy_cores"`
 	RunCores     float64 `json:"run_cores"`
+	// WaitCores is how many of this run's threads were, on average over
+	// the same window, runnable but waiting for a CPU: crowding, where a
+	// run that takes fewer cores without it was waiting on something else.
+	WaitCores float64 `json:"run_queue_wait_cores"`
 }
 
 // hookStack is what the phase's rounds share: Redis (flushed before each
@@ -275,7 +283,11 @@ func (s *hookStack) round(ctx context.Context, w *Webhooks, r int, setting strin
 	}
 	apiURL := "http://" + api.addr
 
-	sends0, cpu0, machine0 := countSends(s.sb), cpuSeconds(ctx, s.rdb, api, workers), machineCPU()
+	pids := []int{os.Getpid(), redisPid(ctx, s.rdb), api.cmd.Process.Pid}
+	for _, p := range workers {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	sends0, cpu0, machine0, wait0 := countSends(s.sb), cpuSeconds(ctx, s.rdb, api, workers), machineCPU(), runQueueWait(pids)
 	if err := resetStats(ctx, s.rdb); err != nil {
 		return res, err
 	}
@@ -307,6 +319,7 @@ func (s *hookStack) round(ctx context.Context, w *Webhooks, r int, setting strin
 	window := time.Since(start).Seconds()
 	res.MachineCores = (machineCPU() - machine0) / window
 	res.RunCores = res.CPUms["total"] * float64(o.hookN) / 1000 / window
+	res.WaitCores = (runQueueWait(pids) - wait0) / window
 	if err := drain(ctx, s.ins, o.hookN, time.Minute); err != nil {
 		return res, err
 	}
@@ -375,4 +388,34 @@ func (s *hookStack) awaitEvents(ctx context.Context, res *HookRound, setting str
 		res.WaitedS = time.Since(start).Seconds()
 	}
 	return ctx.Err()
+}
+
+// runQueueWait is the seconds the threads of processes pids have spent
+// runnable but waiting for a CPU (the second field of each thread's
+// /proc/<pid>/task/<tid>/schedstat; a thread that has ended is not counted).
+func runQueueWait(pids []int) float64 {
+	total := 0.0
+	for _, pid := range pids {
+		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, f := range stats {
+			b, err := os.ReadFile(f)
+			if fields := strings.Fields(string(b)); err == nil && len(fields) >= 2 {
+				ns, _ := strconv.ParseFloat(fields[1], 64)
+				total += ns / 1e9
+			}
+		}
+	}
+	return total
+}
+
+// redisPid is the redis-server's process id (INFO server), 0 if unread.
+func redisPid(ctx context.Context, rdb *redis.Client) int {
+	info, _ := rdb.Info(ctx, "server").Result()
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
+			pid, _ := strconv.Atoi(v)
+			return pid
+		}
+	}
+	return 0
 }

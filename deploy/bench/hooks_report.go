@@ -57,6 +57,7 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	line("  of which Lua script calls", fmt.Sprintf("%.2f", none.ScriptCalls), fmt.Sprintf("%.2f", fast.ScriptCalls), fmt.Sprintf("%.2f", slow.ScriptCalls), "", "")
 	rounds("cores busy: machine, each round", "%.2f", func(r HookRound) float64 { return r.MachineCores })
 	rounds("  this run, each round", "%.2f", func(r HookRound) float64 { return r.RunCores })
+	rounds("  its threads waiting for a CPU", "%.2f", func(r HookRound) float64 { return r.WaitCores })
 	for _, s := range []struct {
 		name string
 		f    *HookFigures
