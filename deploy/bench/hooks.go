@@ -116,6 +116,10 @@ type HookRound struct {
 	// the same window, runnable but waiting for a CPU: crowding, where a
 	// run that takes fewer cores without it was waiting on something else.
 	WaitCores float64 `json:"run_queue_wait_cores"`
+	// RedisWaitCores is the same of redis-server alone, whose one thread
+	// every send and post waits on: what it waits for a CPU, it is behind.
+	RedisWaitCores float64 `json:"redis_run_queue_wait_cores"`
+	RedisCores     float64 `json:"redis_cores"`
 }
 
 // hookStack is what the phase's rounds share: Redis (flushed before each
@@ -287,7 +291,7 @@ func (s *hookStack) round(ctx context.Context, w *Webhooks, r int, setting strin
 	for _, p := range workers {
 		pids = append(pids, p.cmd.Process.Pid)
 	}
-	sends0, cpu0, machine0, wait0 := countSends(s.sb), cpuSeconds(ctx, s.rdb, api, workers), machineCPU(), runQueueWait(pids)
+	sends0, cpu0, machine0, wait0, rwait0 := countSends(s.sb), cpuSeconds(ctx, s.rdb, api, workers), machineCPU(), runQueueWait(pids), runQueueWait(pids[1:2])
 	if err := resetStats(ctx, s.rdb); err != nil {
 		return res, err
 	}
@@ -320,6 +324,8 @@ func (s *hookStack) round(ctx context.Context, w *Webhooks, r int, setting strin
 	res.MachineCores = (machineCPU() - machine0) / window
 	res.RunCores = res.CPUms["total"] * float64(o.hookN) / 1000 / window
 	res.WaitCores = (runQueueWait(pids) - wait0) / window
+	res.RedisWaitCores = (runQueueWait(pids[1:2]) - rwait0) / window
+	res.RedisCores = res.CPUms["redis"] * float64(o.hookN) / 1000 / window
 	if err := drain(ctx, s.ins, o.hookN, time.Minute); err != nil {
 		return res, err
 	}

@@ -58,6 +58,8 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	rounds("cores busy: machine, each round", "%.2f", func(r HookRound) float64 { return r.MachineCores })
 	rounds("  this run, each round", "%.2f", func(r HookRound) float64 { return r.RunCores })
 	rounds("  its threads waiting for a CPU", "%.2f", func(r HookRound) float64 { return r.WaitCores })
+	rounds("  redis-server waiting for a CPU", "%.2f", func(r HookRound) float64 { return r.RedisWaitCores })
+	rounds("  redis-server busy", "%.2f", func(r HookRound) float64 { return r.RedisCores })
 	for _, s := range []struct {
 		name string
 		f    *HookFigures
