@@ -46,8 +46,9 @@ type Webhooks struct {
 	// Concurrency is each worker's WEBHOOK_CONCURRENCY: its webhook slots.
 	Concurrency int     `json:"webhook_concurrency"`
 	SlowDelayS  float64 `json:"slow_receiver_delay_s"`
-	// LatencyRate is the post rate of each round's latency run (half the
-	// first no-webhook round's delivered/s), LatencyN its notifications.
+	// LatencyRate is the post rate of each round's latency run
+	// (-webhook-rate, or half the first no-webhook round's delivered/s),
+	// LatencyN its notifications.
 	LatencyRate float64 `json:"latency_rate_per_s"`
 	LatencyN    int     `json:"latency_notifications_per_round"`
 	// WaitLimitS is the longest a round waits for its receiver's events
@@ -150,6 +151,9 @@ func webhookRun(ctx context.Context, s *hookStack) (*Webhooks, error) {
 	w := &Webhooks{
 		Notifications: o.hookN, Granted: granted, Rounds: o.hookRounds, Workers: o.workers, Concurrency: o.hookConcurrency,
 		SlowDelayS: o.hookDelay.Seconds(), WaitLimitS: o.hookWait.Seconds(), Settings: map[string]*HookFigures{}, Ratio: map[string]float64{},
+	}
+	if o.hookRate > 0 {
+		w.LatencyRate, w.LatencyN = o.hookRate, int(o.hookRate*o.hookLatencyFor.Seconds())
 	}
 	s.rcv = startReceiver(hookSecret)
 	defer s.rcv.close()

@@ -76,6 +76,7 @@ type options struct {
 	hookConcurrency int
 	hookWait        time.Duration
 	hookLatencyFor  time.Duration
+	hookRate        float64
 	only            string
 }
 
@@ -136,6 +137,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.hookConcurrency, "webhook-concurrency", 20, "each worker's WEBHOOK_CONCURRENCY in the webhook phase (the worker's default: 20)")
 	fs.DurationVar(&o.hookWait, "webhook-wait", time.Minute, "longest wait, after a webhook round's last send, for its receiver's remaining events (derived from the delay and the slots); a round that would need longer reports the count as it stands")
 	fs.DurationVar(&o.hookLatencyFor, "webhook-latency-for", 0, "length of each webhook round's latency run (default 5s; 2s with -quick)")
+	fs.Float64Var(&o.hookRate, "webhook-rate", 0, "post rate of each webhook round's latency run (default: half the first no-webhook round's delivered/s)")
 	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", "webhook", or "compare" (asynq's floor for context, then the naive peer)`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {
