@@ -57,7 +57,9 @@ type Webhooks struct {
 	WaitLimitS float64                 `json:"wait_limit_s"`
 	Settings   map[string]*HookFigures `json:"settings"`
 	// Ratio is a webhook setting's figure over the no-webhook one's:
-	// "slow_delivered_per_s", "fast_p99", ….
+	// "slow_delivered_per_s", "fast_p99", …; and the slow receiver's over
+	// the fast one's, "slow_to_fast_…" (both pay the webhook's bookkeeping:
+	// what is left is the receiver's slowness).
 	Ratio map[string]float64 `json:"to_no_webhook"`
 }
 
@@ -180,23 +182,29 @@ func webhookRun(ctx context.Context, s *hookStack) (*Webhooks, error) {
 	none := w.Settings[hookNone]
 	for _, setting := range []string{hookFast, hookSlow} {
 		f := w.Settings[setting]
-		div := func(a, b float64) float64 {
-			if b == 0 {
-				return 0
-			}
-			return a / b
-		}
-		w.Ratio[setting+"_delivered_per_s"] = div(f.DeliveredPerSec, none.DeliveredPerSec)
-		w.Ratio[setting+"_accepted_per_s"] = div(f.AcceptedPerSec, none.AcceptedPerSec)
-		w.Ratio[setting+"_p50"] = div(f.P50ms, none.P50ms)
-		w.Ratio[setting+"_p95"] = div(f.P95ms, none.P95ms)
-		w.Ratio[setting+"_p99"] = div(f.P99ms, none.P99ms)
+		w.Ratio[setting+"_delivered_per_s"] = fraction(f.DeliveredPerSec, none.DeliveredPerSec)
+		w.Ratio[setting+"_accepted_per_s"] = fraction(f.AcceptedPerSec, none.AcceptedPerSec)
+		w.Ratio[setting+"_p50"] = fraction(f.P50ms, none.P50ms)
+		w.Ratio[setting+"_p95"] = fraction(f.P95ms, none.P95ms)
+		w.Ratio[setting+"_p99"] = fraction(f.P99ms, none.P99ms)
 		for _, who := range cpuParties {
-			w.Ratio[setting+"_cpu_"+who] = div(f.CPUms[who], none.CPUms[who])
+			w.Ratio[setting+"_cpu_"+who] = fraction(f.CPUms[who], none.CPUms[who])
 		}
-		w.Ratio[setting+"_redis_commands"] = div(f.RedisCommands, none.RedisCommands)
+		w.Ratio[setting+"_redis_commands"] = fraction(f.RedisCommands, none.RedisCommands)
 	}
+	fast, slow := w.Settings[hookFast], w.Settings[hookSlow]
+	w.Ratio["slow_to_fast_delivered_per_s"] = fraction(slow.DeliveredPerSec, fast.DeliveredPerSec)
+	w.Ratio["slow_to_fast_p50"] = fraction(slow.P50ms, fast.P50ms)
+	w.Ratio["slow_to_fast_p99"] = fraction(slow.P99ms, fast.P99ms)
 	return w, nil
+}
+
+// fraction is a/b, 0 when b is.
+func fraction(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 func describeHook(setting string, delay time.Duration) string {

@@ -16,9 +16,9 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	fmt.Fprintf(out, "\nwebhook: the sends with no webhook, a receiver answering at once and one answering after %s (the bench's, verifying\n", fmtSeconds(w.SlowDelayS))
 	fmt.Fprintf(out, "each signature); %d workers × %d webhook slots (WEBHOOK_CONCURRENCY) beside their sends' 50; %d notifications a round\n", w.Workers, w.Concurrency, w.Notifications)
 	fmt.Fprintf(out, "(%d granted), then %d posted at %.0f/s for latency; median of %d alternating rounds per setting\n", w.Granted, w.LatencyN, w.LatencyRate, w.Rounds)
-	fmt.Fprintf(out, "%-38s %14s %16s %16s %12s %12s\n", "measure", "no webhook", "receiver at once", slowName, "at once/none", "slow/none")
+	fmt.Fprintf(out, "%-36s %20s %20s %20s %12s %12s\n", "measure", "no webhook", "receiver at once", slowName, "at once/none", "slow/none")
 	line := func(name string, cells ...string) {
-		fmt.Fprintf(out, "%-38s %14s %16s %16s %12s %12s\n", append([]any{name}, anys(cells)...)...)
+		fmt.Fprintf(out, "%-36s %20s %20s %20s %12s %12s\n", append([]any{name}, anys(cells)...)...)
 	}
 	ratio := func(key string) string { return fmt.Sprintf("%.2f×", w.Ratio[key]) }
 	medians := func(name, format, key string, v func(f *HookFigures) float64) {
@@ -60,6 +60,8 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	rounds("  its threads waiting for a CPU", "%.2f", func(r HookRound) float64 { return r.WaitCores })
 	rounds("  redis-server waiting for a CPU", "%.2f", func(r HookRound) float64 { return r.RedisWaitCores })
 	rounds("  redis-server busy", "%.2f", func(r HookRound) float64 { return r.RedisCores })
+	fmt.Fprintf(out, "  %s against the receiver at once: delivered/s %.2f×, enqueue→send p50 %.2f×, p99 %.2f×\n", slowName,
+		w.Ratio["slow_to_fast_delivered_per_s"], w.Ratio["slow_to_fast_p50"], w.Ratio["slow_to_fast_p99"])
 	for _, s := range []struct {
 		name string
 		f    *HookFigures
