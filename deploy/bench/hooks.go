@@ -61,6 +61,10 @@ type Webhooks struct {
 	// the fast one's, "slow_to_fast_…" (both pay the webhook's bookkeeping:
 	// what is left is the receiver's slowness).
 	Ratio map[string]float64 `json:"to_no_webhook"`
+	// Paired is the same ratios round by round: the settings of one round
+	// run back to back, so that a ratio within a round is less moved by
+	// the machine's other work than one of medians.
+	Paired map[string][]float64 `json:"paired_by_round"`
 }
 
 // HookFigures is one setting's medians over its rounds, and the rounds.
@@ -196,6 +200,16 @@ func webhookRun(ctx context.Context, s *hookStack) (*Webhooks, error) {
 	w.Ratio["slow_to_fast_delivered_per_s"] = fraction(slow.DeliveredPerSec, fast.DeliveredPerSec)
 	w.Ratio["slow_to_fast_p50"] = fraction(slow.P50ms, fast.P50ms)
 	w.Ratio["slow_to_fast_p99"] = fraction(slow.P99ms, fast.P99ms)
+	w.Paired = map[string][]float64{}
+	for _, pair := range [][2]string{{hookFast, hookNone}, {hookSlow, hookNone}, {hookSlow, hookFast}} {
+		key := pair[0] + "_to_" + pair[1]
+		for i, a := range w.Settings[pair[0]].Rounds {
+			b := w.Settings[pair[1]].Rounds[i]
+			w.Paired[key+"_delivered_per_s"] = append(w.Paired[key+"_delivered_per_s"], fraction(a.DeliveredPerSec, b.DeliveredPerSec))
+			w.Paired[key+"_p50"] = append(w.Paired[key+"_p50"], fraction(a.P50ms, b.P50ms))
+			w.Paired[key+"_p99"] = append(w.Paired[key+"_p99"], fraction(a.P99ms, b.P99ms))
+		}
+	}
 	return w, nil
 }
 

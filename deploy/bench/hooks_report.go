@@ -62,6 +62,18 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	rounds("  redis-server busy", "%.2f", func(r HookRound) float64 { return r.RedisCores })
 	fmt.Fprintf(out, "  %s against the receiver at once: delivered/s %.2f×, enqueue→send p50 %.2f×, p99 %.2f×\n", slowName,
 		w.Ratio["slow_to_fast_delivered_per_s"], w.Ratio["slow_to_fast_p50"], w.Ratio["slow_to_fast_p99"])
+	fmt.Fprintf(out, "  paired by round (a round's settings run back to back):\n")
+	for _, p := range []struct{ key, name string }{{"fast_to_none", "at once/none"}, {"slow_to_none", "slow/none"}, {"slow_to_fast", "slow/at once"}} {
+		cells := []string{}
+		for _, m := range []string{"delivered_per_s", "p50", "p99"} {
+			vals := []string{}
+			for _, v := range w.Paired[p.key+"_"+m] {
+				vals = append(vals, fmt.Sprintf("%.2f", v))
+			}
+			cells = append(cells, strings.Join(vals, " · "))
+		}
+		fmt.Fprintf(out, "    %-13s delivered/s %s; p50 %s; p99 %s\n", p.name, cells[0], cells[1], cells[2])
+	}
 	for _, s := range []struct {
 		name string
 		f    *HookFigures
