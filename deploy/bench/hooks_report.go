@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // webhookReport prints the webhook phase: each setting's medians side by
@@ -24,16 +25,26 @@ func webhookReport(out io.Writer, w *Webhooks) {
 	medians := func(name, format, key string, v func(f *HookFigures) float64) {
 		line(name, fmt.Sprintf(format, v(none)), fmt.Sprintf(format, v(fast)), fmt.Sprintf(format, v(slow)), ratio("fast_"+key), ratio("slow_"+key))
 	}
+	// rounds prints each round's values, in the setting's column while
+	// they fit, else a line per setting below the measure's name.
 	rounds := func(name, format string, v func(r HookRound) float64) {
-		cells := []string{}
+		cells, fit := []string{}, true
 		for _, f := range []*HookFigures{none, fast, slow} {
 			vals := make([]string, len(f.Rounds))
 			for i, r := range f.Rounds {
 				vals[i] = fmt.Sprintf(format, v(r))
 			}
 			cells = append(cells, strings.Join(vals, " · "))
+			fit = fit && utf8.RuneCountInString(cells[len(cells)-1]) <= 20
 		}
-		line(name, append(cells, "", "")...)
+		if fit {
+			line(name, append(cells, "", "")...)
+			return
+		}
+		fmt.Fprintln(out, name)
+		for i, setting := range []string{"no webhook", "receiver at once", slowName} {
+			fmt.Fprintf(out, "    %-32s %s\n", setting, cells[i])
+		}
 	}
 	medians("delivered/s (first post → last send)", "%.0f", "delivered_per_s", func(f *HookFigures) float64 { return f.DeliveredPerSec })
 	rounds("  each round", "%.0f", func(r HookRound) float64 { return r.DeliveredPerSec })
