@@ -23,7 +23,8 @@ func TestBenchSmoke(t *testing.T) {
 	o := options{n: 300, workers: 2, conns: 8, httpFor: 500 * time.Millisecond, latencyFor: time.Second, aofRounds: 1,
 		peer: true, peerN: 200, rounds: 1,
 		fairness: true, fairBacklog: 2000, fairRate: 100, fairFor: 500 * time.Millisecond, fairRounds: 1,
-		memSizes: sizes{300}, memWarmup: 50}
+		memSizes: sizes{300}, memWarmup: 50,
+		hook: true, hookN: 200, hookRounds: 1, hookDelay: 500 * time.Millisecond, hookConcurrency: 20, hookWait: 30 * time.Second, hookLatencyFor: time.Second}
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
@@ -40,6 +41,21 @@ func TestBenchSmoke(t *testing.T) {
 	// every one of B's notifications to its send (how fast is the real run's).
 	if fr := f.Fairness; fr == nil || len(fr.Rounds) != 3 || !fr.Rounds[1].Loaded || fr.IdleP99ms <= 0 || fr.LoadedP99ms <= 0 || len(fr.ARemaining) != 1 {
 		t.Fatalf("fairness %+v", f.Fairness)
+	}
+	// The webhook phase: each setting's round measured the sends; both
+	// receivers got every notification's event, once after dedupe (the
+	// slow one too: 500 ms an answer at 40 slots is within the wait).
+	wh := f.Webhook
+	if wh == nil || len(wh.Settings) != 3 {
+		t.Fatalf("webhook %+v", wh)
+	}
+	for name, s := range wh.Settings {
+		if len(s.Rounds) != 1 || s.DeliveredPerSec <= 0 || s.P99ms <= 0 || s.EveryEventOnce != (name != hookNone) {
+			t.Fatalf("webhook %s: %+v", name, s)
+		}
+		if r := s.Rounds[0]; name != hookNone && (r.Events != wh.Notifications+wh.LatencyN || r.End.Accepted != r.Events || r.End.Refused != 0 || r.End.Stray != 0) {
+			t.Fatalf("webhook %s: events %+v, %+v", name, r, r.End)
+		}
 	}
 	// The comparison: the naive peer delivered every granted notification
 	// and spent a send on each of the others (43101); wxnotify delivered

@@ -20,6 +20,7 @@
 //	go -C deploy/bench run . -only fairness  # the fairness phase alone
 //	go -C deploy/bench run . -only memory    # Redis per notification in the real flow alone
 //	go -C deploy/bench run . -only compare   # asynq's floor, then the naive peer alone
+//	go -C deploy/bench run . -only webhook   # sends with no webhook, a fast and a 5 s receiver (~2 minutes; -webhook adds it to the full run)
 package main
 
 import (
@@ -78,7 +79,17 @@ type options struct {
 	memSizes  sizes
 	memWarmup int
 	memLive   bool
-	only      string
+	// the webhook phase: no webhook, a receiver answering at once, one
+	// answering after hookDelay
+	hook            bool
+	hookN           int
+	hookRounds      int
+	hookDelay       time.Duration
+	hookConcurrency int
+	hookWait        time.Duration
+	hookLatencyFor  time.Duration
+	hookRate        float64
+	only            string
 }
 
 // sizes is a comma-separated list of counts, as a flag.
@@ -157,13 +168,21 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.Var(&o.memSizes, "memory-sizes", "users (one notification each) at each size of the memory phase, comma-separated (default 10000,20000; 2000 with -quick)")
 	fs.IntVar(&o.memWarmup, "memory-warmup", -1, "users of the memory phase's warm-up round, not measured: what Redis allocates once (scripts, buffers) is then out of the sizes' figures (default 1000; 200 with -quick; 0: none)")
 	fs.BoolVar(&o.memLive, "memory-live", false, "the memory phase reads used_memory with the api and workers running and their clients' buffers in it, as one measuring from outside does (retained only)")
-	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", "memory", or "compare" (asynq's floor for context, then the naive peer)`)
+	fs.BoolVar(&o.hook, "webhook", false, "add the webhook phase to the full run (about 2 minutes more; -only webhook runs it alone): the sends with no webhook, with a receiver answering at once and with one answering after -webhook-delay, alternating")
+	fs.IntVar(&o.hookN, "webhook-n", 0, "notifications per webhook round (default 5000; 1000 with -quick)")
+	fs.IntVar(&o.hookRounds, "webhook-rounds", 0, "webhook rounds per setting, alternating (default 2; 1 with -quick)")
+	fs.DurationVar(&o.hookDelay, "webhook-delay", 5*time.Second, "how long the slow receiver takes to answer each event")
+	fs.IntVar(&o.hookConcurrency, "webhook-concurrency", 20, "each worker's WEBHOOK_CONCURRENCY in the webhook phase (the worker's default: 20)")
+	fs.DurationVar(&o.hookWait, "webhook-wait", time.Minute, "longest wait, after a webhook round's last send, for its receiver's remaining events (derived from the delay and the slots); a round that would need longer reports the count as it stands")
+	fs.DurationVar(&o.hookLatencyFor, "webhook-latency-for", 0, "length of each webhook round's latency run (default 5s; 2s with -quick)")
+	fs.Float64Var(&o.hookRate, "webhook-rate", 0, "post rate of each webhook round's latency run (default: half the first no-webhook round's delivered/s)")
+	fs.StringVar(&o.only, "only", "", `run this phase alone: "fairness", "memory", "webhook", or "compare" (asynq's floor for context, then the naive peer)`)
 	fs.StringVar(&o.bareGin, "bare-gin", "", "internal: serve the bare gin comparison handler on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.only != "" && o.only != "fairness" && o.only != "memory" && o.only != "compare" {
-		return o, fmt.Errorf("-only %q: the phases that run alone are fairness, memory and compare", o.only)
+	if o.only != "" && o.only != "fairness" && o.only != "memory" && o.only != "compare" && o.only != "webhook" {
+		return o, fmt.Errorf("-only %q: the phases that run alone are fairness, memory, webhook and compare", o.only)
 	}
 	return o, nil
 }
@@ -185,6 +204,9 @@ func (o *options) defaults() {
 			o.memSizes = sizes{2000}
 		}
 	}
+	pick(o.quick, &o.hookN, 0, 5000, 1000)
+	pick(o.quick, &o.hookRounds, 0, 2, 1)
+	pick(o.quick, &o.hookLatencyFor, 0, 5*time.Second, 2*time.Second)
 }
 
 // pick sets an option left unset to its default: full, or short with -quick.
@@ -232,6 +254,8 @@ type Figures struct {
 	Peer *Comparison `json:"peer,omitempty"`
 	// App B's latency with app A idle and with a backlog (nil when skipped).
 	Fairness *Fairness `json:"fairness,omitempty"`
+	// The sends with no webhook, a fast and a slow receiver (nil when skipped).
+	Webhook *Webhooks `json:"webhook,omitempty"`
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -284,6 +308,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	f := Figures{Workers: o.workers, Notifications: o.n}
+	key := "bench-order-service-key-0001"
+	env := map[string]string{
+		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
+		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
+	}
+	hooks := func() error {
+		s := &hookStack{rdb: rdb, ins: asynq.NewInspectorFromRedisClient(rdb), sb: sb, env: env, bins: bins, dir: dir,
+			appID: appID, tmplID: tmpl.TemplateID, key: key, o: o, step: step}
+		if f.Webhook, err = webhookRun(ctx, s); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		return nil
+	}
+	if o.only == "webhook" {
+		if err := hooks(); err != nil {
+			return err
+		}
+		webhookReport(out, f.Webhook)
+		printJSON(out, f)
+		return nil
+	}
 	if o.only == "fairness" {
 		if f.Fairness, err = fairnessRun(ctx, o, rdb, redisURL, bins, dir, step); err != nil {
 			return fmt.Errorf("fairness: %w", err)
@@ -293,11 +338,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return nil
 	}
 
-	key := "bench-order-service-key-0001"
-	env := map[string]string{
-		"REDIS_URL": redisURL, "WECHAT_APPID": appID, "WECHAT_APP_SECRET": secret, "WECHAT_BASE_URL": wechat.URL,
-		"API_KEYS": key, "LOG_LEVEL": "info", "WECHAT_PUSH_TOKEN": "bench-push-token", "SEND_RATE_PER_SECOND": "1000000", "LOGIN_RATE_PER_MINUTE": "1000000",
-	}
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	memory := func() error {
 		ms := &memoryStack{rdb: rdb, ins: asynq.NewInspectorFromRedisClient(rdb), sb: sb, env: env, bins: bins, logDir: dir,
@@ -489,6 +529,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("fairness: %w", err)
 		}
 	}
+	if o.hook {
+		if err := hooks(); err != nil {
+			return err
+		}
+	}
 	if err := compare(); err != nil {
 		return err
 	}
@@ -590,6 +635,9 @@ func report(out io.Writer, f Figures) {
 	memoryReport(out, f.Memory)
 	if f.Fairness != nil {
 		fairnessReport(out, f.Fairness)
+	}
+	if f.Webhook != nil {
+		webhookReport(out, f.Webhook)
 	}
 	if f.Peer != nil {
 		comparisonReport(out, f.Peer, f.FloorTasksPerSec)
