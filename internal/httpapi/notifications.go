@@ -111,9 +111,10 @@ func (h *handlers) enqueue(c *gin.Context, req *notifyRequest) *App {
 		fail(c, http.StatusBadRequest, "invalid_field", "data is required: the template's fields, e.g. {\"item_name\": \"…\"}", "data")
 		return app
 	}
-	rendered, err := tmpl.Render(req.Data)
-	if channel == task.ChannelOrder && req.Data == nil {
-		rendered, err = registry.Rendered{}, nil // WeChat writes the buyer's message itself
+	var rendered registry.Rendered // none on the order channel without data: WeChat writes the buyer's message itself
+	var err error
+	if req.Data != nil || channel != task.ChannelOrder {
+		rendered, err = tmpl.Render(req.Data)
 	}
 	if err != nil {
 		var fe *registry.FieldError

@@ -210,7 +210,7 @@ func (s *Store) FinishFeedCalls(id string, state State, res Result, at time.Time
 	class := FeedStateOf(Status{State: state, Result: &res})
 	// A log lives until the records of its hour's last entries expire: the
 	// retention from the hour's end, an hour after the first entry at most.
-	ttl := seconds(s.retention + 2*time.Hour)
+	ttl := redisconn.Seconds(s.retention + 2*time.Hour)
 	return []*redisconn.ScriptCall{
 		s.feedMoveCall(id, member, "", at),
 		{Script: feedAppend, Keys: []string{s.keys.FeedLog(class, at)}, Args: []any{member, ttl}},

@@ -16,7 +16,7 @@ import (
 
 // Lookup is Status by the template and dedupe key the order service posted.
 func (s *Store) Lookup(ctx context.Context, template, dedupeKey string) (Status, error) {
-	return s.Status(ctx, task.ID(template, dedupeKey))
+	return s.LookupOn(ctx, task.ChannelSubscribe, template, dedupeKey)
 }
 
 // LookupOn is Lookup for a notification posted on channel c.

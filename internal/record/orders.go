@@ -15,7 +15,7 @@ import (
 // by OrderName) for the retention, so that WeChat's trade events, which
 // name the order only, reach its record.
 func (s *Store) IndexOrderCall(id, order string) *redisconn.ScriptCall {
-	return &redisconn.ScriptCall{Script: indexOrder, Keys: []string{s.keys.Order(order)}, Args: []any{id, seconds(s.retention)}}
+	return &redisconn.ScriptCall{Script: indexOrder, Keys: []string{s.keys.Order(order)}, Args: []any{id, redisconn.Seconds(s.retention)}}
 }
 
 // Trade is what a trade event says of a WeChat Pay order: its names, and

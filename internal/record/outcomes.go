@@ -50,7 +50,7 @@ return n`)
 // and that is sent again counts twice: the counts are for a chart, not for
 // billing.
 func (s *Store) CountCall(template string, class Class, at time.Time) *redisconn.ScriptCall {
-	return &redisconn.ScriptCall{Script: countOutcome, Keys: []string{s.keys.Outcomes(at)}, Args: []any{OutcomeField(template, class), seconds(outcomesTTL)}}
+	return &redisconn.ScriptCall{Script: countOutcome, Keys: []string{s.keys.Outcomes(at)}, Args: []any{OutcomeField(template, class), redisconn.Seconds(outcomesTTL)}}
 }
 
 // OutcomeField is the field of template's class in an hour's counts.

@@ -62,7 +62,7 @@ func (s *Store) Create(ctx context.Context, id string, n New) (created bool, st 
 	// Microseconds: notifications posted in one millisecond still list in
 	// the order they came.
 	cutoff := time.Now().Add(-s.pendingTTL(n)).UnixMicro()
-	create := &redisconn.ScriptCall{Script: createRecord, Keys: []string{s.keys.Record(id)}, Args: []any{n.encode(), seconds(s.pendingTTL(n))}}
+	create := &redisconn.ScriptCall{Script: createRecord, Keys: []string{s.keys.Record(id)}, Args: []any{n.encode(), redisconn.Seconds(s.pendingTTL(n))}}
 	list := &redisconn.ScriptCall{Script: listNotification, Keys: []string{s.keys.UserList(n.User)},
 		Args: []any{listField(id), n.Created.UnixMicro(), userListLen, cutoff, listSlack}}
 	calls := []*redisconn.ScriptCall{create, list}
@@ -102,7 +102,7 @@ type Begin struct{ Call *redisconn.ScriptCall }
 // BeginCall starts an attempt of notification id: its record shows it
 // active, and is written from n if it is missing.
 func (s *Store) BeginCall(id string, n New) Begin {
-	return Begin{&redisconn.ScriptCall{Script: beginAttempt, Keys: []string{s.keys.Record(id)}, Args: []any{n.encode(), seconds(s.pendingTTL(n))}}}
+	return Begin{&redisconn.ScriptCall{Script: beginAttempt, Keys: []string{s.keys.Record(id)}, Args: []any{n.encode(), redisconn.Seconds(s.pendingTTL(n))}}}
 }
 
 // Done reports that the notification completed already (a redelivery):
@@ -131,7 +131,7 @@ type Step struct {
 // leaves a completed record alone.
 func (s *Store) RetryCall(id string, st Step, next time.Time, counts bool) *redisconn.ScriptCall {
 	return &redisconn.ScriptCall{Script: retryAttempt, Keys: []string{s.keys.Record(id)},
-		Args: []any{time.Now().Unix(), clean(st.Error, maxErrorLen), next.Unix(), st.Outcome, st.ErrCode, flag(counts)}}
+		Args: []any{time.Now().Unix(), clean(st.Error, maxErrorLen), next.Unix(), st.Outcome, st.ErrCode, redisconn.Flag(counts)}}
 }
 
 // FinishCall records how notification id ended — Completed with res, or
@@ -140,7 +140,7 @@ func (s *Store) RetryCall(id string, st Step, next time.Time, counts bool) *redi
 func (s *Store) FinishCall(id string, n New, state State, res Result, st Step) *redisconn.ScriptCall {
 	return &redisconn.ScriptCall{Script: finishAttempt, Keys: []string{s.keys.Record(id)},
 		Args: []any{time.Now().Unix(), string(state), res.Status, res.Reason, res.MsgID, clean(st.Error, maxErrorLen),
-			st.Outcome, st.ErrCode, seconds(s.retention), n.encode(), res.Channel}}
+			st.Outcome, st.ErrCode, redisconn.Seconds(s.retention), n.encode(), res.Channel}}
 }
 
 // OrderStateCall records the order state WeChat reported for notification
@@ -162,7 +162,7 @@ type Link struct {
 
 // LinkCall links msgid to notification id for WeChat's sent event.
 func (s *Store) LinkCall(id, msgid string) Link {
-	return Link{id: id, Call: &redisconn.ScriptCall{Script: meet, Keys: []string{s.keys.Msg(msgid)}, Args: []any{"id", id, "event", seconds(msgTTL)}}}
+	return Link{id: id, Call: &redisconn.ScriptCall{Script: meet, Keys: []string{s.keys.Msg(msgid)}, Args: []any{"id", id, "event", redisconn.Seconds(msgTTL)}}}
 }
 
 // Apply applies WeChat's sent event to the record if the event came first.
@@ -184,7 +184,7 @@ func (s *Store) Apply(ctx context.Context, l Link) error {
 func (s *Store) RecordWeChatResult(ctx context.Context, msgid string, w WeChatResult) error {
 	// The status goes into a comma-separated field: no commas inside.
 	status := strconv.Itoa(w.ErrorCode) + "," + noComma(clean(w.ErrorStatus, 64)) + "," + strconv.FormatInt(w.At.Unix(), 10)
-	id, err := meet.Run(ctx, s.rdb, []string{s.keys.Msg(msgid)}, "event", status, "id", seconds(msgTTL)).Text()
+	id, err := meet.Run(ctx, s.rdb, []string{s.keys.Msg(msgid)}, "event", status, "id", redisconn.Seconds(msgTTL)).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil // kept until the worker links the msgid
@@ -215,14 +215,4 @@ func (s *Store) Status(ctx context.Context, id string) (Status, error) {
 		return Status{}, fmt.Errorf("read notification %s: %w", id, err)
 	}
 	return decode(id, stored)
-}
-
-func seconds(d time.Duration) int64 { return int64(max(d, time.Second) / time.Second) }
-
-// flag is a boolean as the scripts read it.
-func flag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,6 +23,17 @@ type Script struct {
 // value (or nothing), never an error reply: RunScripts may run it inside
 // another script.
 func NewScript(src string) *Script { return &Script{Script: redis.NewScript(src), src: src} }
+
+// Flag is a boolean as a script argument: "1" or "0".
+func Flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Seconds is d as a TTL argument: whole seconds, at least one (EX refuses 0).
+func Seconds(d time.Duration) int64 { return int64(max(d, time.Second) / time.Second) }
 
 // ScriptCall is one script call among others RunScripts makes at once.
 type ScriptCall struct {

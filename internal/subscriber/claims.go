@@ -78,7 +78,7 @@ func (c *Claims) ClaimCall(r ClaimRequest) Claim {
 	return Claim{&redisconn.ScriptCall{Script: claim,
 		Keys: []string{c.keys.Binding(r.User), c.keys.Grants(r.User), c.keys.Ambiguous(r.User, r.Notification),
 			c.keys.Claim(r.User, r.Notification), c.keys.Unsubscribed(r.User), c.keys.Sending(r.User)},
-		Args: []any{r.OpenID, r.TemplateID, flag(r.LongTerm), seconds(markerTTL), r.Run, time.Until(r.Until).Milliseconds(), flag(r.GrantFree)}}}
+		Args: []any{r.OpenID, r.TemplateID, redisconn.Flag(r.LongTerm), redisconn.Seconds(markerTTL), r.Run, time.Until(r.Until).Milliseconds(), redisconn.Flag(r.GrantFree)}}}
 }
 
 // ClaimAnswer is what a claim found.
@@ -135,7 +135,7 @@ type ReleaseRequest struct {
 // and nothing changes.
 func (c *Claims) Release(ctx context.Context, r ReleaseRequest) (mine bool, err error) {
 	n, err := release.Run(ctx, c.rdb, []string{c.keys.Grants(r.User), c.keys.Ambiguous(r.User, r.Notification), c.keys.Claim(r.User, r.Notification), c.keys.Sending(r.User)},
-		r.TemplateID, flag(r.GiveBack), flag(r.Ambiguous), seconds(markerTTL), r.Run).Int()
+		r.TemplateID, redisconn.Flag(r.GiveBack), redisconn.Flag(r.Ambiguous), redisconn.Seconds(markerTTL), r.Run).Int()
 	if err != nil {
 		return false, fmt.Errorf("release claim: %w", err)
 	}
@@ -149,7 +149,7 @@ func (c *Claims) Release(ctx context.Context, r ReleaseRequest) (mine bool, err 
 func (c *Claims) EndCall(user, notification, templateID, run string, zeroGrant bool) *redisconn.ScriptCall {
 	return &redisconn.ScriptCall{Script: end,
 		Keys: []string{c.keys.Claim(user, notification), c.keys.Ambiguous(user, notification), c.keys.Grants(user), c.keys.Sending(user)},
-		Args: []any{templateID, flag(zeroGrant), run}}
+		Args: []any{templateID, redisconn.Flag(zeroGrant), run}}
 }
 
 // claim decides, in one round trip, whether a notification may be sent:
@@ -282,13 +282,3 @@ if ARGV[2] == "1" then
 	redis.call("HSET", KEYS[3], ARGV[1], 0)
 end
 return 1`)
-
-func seconds(d time.Duration) int64 { return int64(d / time.Second) }
-
-// flag is a boolean as the scripts read it.
-func flag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
